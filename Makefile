@@ -15,6 +15,7 @@ CPPFLAGS ?=
 LDFLAGS  ?=
 PREFIX   ?= /usr/local
 BUILD    ?= build
+BIN      ?= bin
 
 # Library → Debian package that provides its pkg-config file.
 PKG_DEBS := openblas:libopenblas-dev libzstd:libzstd-dev libjpeg:libjpeg62-turbo-dev \
@@ -51,7 +52,7 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libssta.a
 COMMON_OBJ := $(BUILD)/tools/common/tool.o
 TOOLS     := $(sort $(notdir $(basename $(wildcard tools/*.c))))
-BINS      := $(TOOLS:%=bin/%)
+BINS      := $(TOOLS:%=$(BIN)/%)
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MAN1      := $(wildcard man/man1/*.1)
@@ -72,8 +73,8 @@ $(LIB): $(LIB_OBJ)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-bin/%: $(BUILD)/tools/%.o $(COMMON_OBJ) $(LIB)
-	@mkdir -p bin
+$(BIN)/%: $(BUILD)/tools/%.o $(COMMON_OBJ) $(LIB)
+	@mkdir -p $(BIN)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LIBS) -o $@
 
@@ -83,11 +84,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 
 # Quick tier: every unit test program and every CLI test script.
 check: all
-	@BUILD=$(BUILD) sh tests/run.sh $(UNIT_BINS) $(sort $(wildcard tests/cli/*.sh))
+	@BUILD=$(BUILD) BIN=$(BIN) sh tests/run.sh $(UNIT_BINS) $(sort $(wildcard tests/cli/*.sh))
 
 # Long tier: the whole quick tier again under ASan+UBSan, then a short fuzz run.
 check-long:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	$(MAKE) BUILD=build-asan BIN=build-asan/bin CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	        LDFLAGS="-fsanitize=address,undefined" SSTA_LONG=1 check
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-60}
 
@@ -121,11 +122,11 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBS)
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-* bin
 
 help:
 	@sed -n '2,12p' Makefile
 
 # Pipeline fragments (teachers, table 2, ...) live in pipelines/.
 -include $(wildcard pipelines/*.mk)
--include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(BINS:bin/%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

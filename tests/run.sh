@@ -4,9 +4,12 @@
 # A test passes when it exits 0. Its output is kept in $BUILD/test-logs/ and
 # shown when it fails.
 BUILD=${BUILD:-build}
+case "$BUILD" in /*) BUILD_ABS="$BUILD" ;; *) BUILD_ABS="$(pwd)/$BUILD" ;; esac
 logs="$BUILD/test-logs"
 mkdir -p "$logs"
-export SSTA_BIN="$(pwd)/bin" SSTA_BUILD="$(pwd)/$BUILD" SSTA_ROOT="$(pwd)"
+BIN=${BIN:-bin}
+case "$BIN" in /*) ;; *) BIN="$(pwd)/$BIN" ;; esac
+export SSTA_BIN="$BIN" SSTA_BUILD="$BUILD_ABS" SSTA_ROOT="$(pwd)"
 pass=0 fail=0 failed=""
 for t in "$@"; do
     name=$(basename "$t" .sh)
