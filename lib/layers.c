@@ -1,0 +1,273 @@
+/* layers.c — ViT layer kernels on cblas_sgemm (contracts in layers.h).
+ * This file is the only one that includes cblas.h apart from train.c,
+ * which sets the BLAS thread count. */
+#include "layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void ss_im2col(float *cols, const float *img, int B, int CI, int Hi, int Wi, int P)
+{
+    // img (B,CI,Hi,Wi) -> cols (B*T, CI*P*P)
+    int gh = Hi / P, gw = Wi / P, K = CI * P * P;
+    for (int b = 0; b < B; b++)
+        for (int py = 0; py < gh; py++)
+            for (int px = 0; px < gw; px++) {
+                float *row = cols + ((size_t)b * gh * gw + (size_t)py * gw + px) * K;
+                for (int c = 0; c < CI; c++)
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src = img + (((size_t)b * CI + c) * Hi + (size_t)py * P + ky) * Wi
+                                           + (size_t)px * P;
+                        memcpy(row + (c * P + ky) * P, src, (size_t)P * sizeof(float));
+                    }
+            }
+}
+
+void ss_linear_forward(float *out, const float *inp, const float *w, const float *b,
+                       int M, int C, int OC)
+{
+    // out (M,OC) = inp (M,C) . w(OC,C)^T + b
+    float beta = 0.0f;
+    if (b) {
+        for (int m = 0; m < M; m++) memcpy(out + (size_t)m * OC, b, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, C, 1.0f, inp, C, w, C, beta,
+                out, OC);
+}
+
+void ss_linear_forward_ref(float *out, const float *inp, const float *w, const float *b,
+                           int M, int C, int OC)
+{
+    for (int m = 0; m < M; m++)
+        for (int o = 0; o < OC; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int c = 0; c < C; c++) s += (double)inp[(size_t)m * C + c] * w[(size_t)o * C + c];
+            out[(size_t)m * OC + o] = (float)s;
+        }
+}
+
+void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, int M, int C, int OC)
+{
+    // dout (M,OC), inp (M,C), w (OC,C)
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, C, OC, 1.0f, dout, OC, w, C,
+                    1.0f, dinp, C);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, M, 1.0f, dout, OC, inp, C,
+                    1.0f, dw, C);
+    if (db)
+        for (int m = 0; m < M; m++) {
+            const float *d = dout + (size_t)m * OC;
+            for (int o = 0; o < OC; o++) db[o] += d[o];
+        }
+}
+
+void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int M, int C, float eps)
+{
+    for (int m = 0; m < M; m++) {
+        const float *x = inp + (size_t)m * C;
+        float *y = out + (size_t)m * C;
+        float mu = 0.0f;
+        for (int c = 0; c < C; c++) mu += x[c];
+        mu /= C;
+        float var = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - mu;
+            var += d * d;
+        }
+        var /= C;
+        float rs = 1.0f / sqrtf(var + eps);
+        for (int c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * w[c] + b[c];
+        mean[m] = mu;
+        rstd[m] = rs;
+    }
+}
+
+void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean,
+                           const float *rstd, int M, int C)
+{
+    for (int m = 0; m < M; m++) {
+        const float *x = inp + (size_t)m * C, *dy = dout + (size_t)m * C;
+        float *dx = dinp + (size_t)m * C;
+        float mu = mean[m], rs = rstd[m];
+        float g_mean = 0.0f, gx_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float xh = (x[c] - mu) * rs, g = dy[c] * w[c];
+            g_mean += g;
+            gx_mean += g * xh;
+        }
+        g_mean /= C;
+        gx_mean /= C;
+        for (int c = 0; c < C; c++) {
+            float xh = (x[c] - mu) * rs, g = dy[c] * w[c];
+            if (dw) dw[c] += dy[c] * xh;
+            if (db) db[c] += dy[c];
+            dx[c] += rs * (g - g_mean - xh * gx_mean);
+        }
+    }
+}
+
+#define SS_SQRT1_2 0.70710678118654752440f
+#define SS_INV_SQRT_2PI 0.39894228040143267794f
+
+void ss_gelu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * SS_SQRT1_2));
+    }
+}
+
+void ss_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * SS_SQRT1_2));
+        float pdf = SS_INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] = dout[i] * (cdf + x * pdf);
+    }
+}
+
+static void softmax_row(float *p, int K)
+{
+    float mx = p[0];
+    for (int k = 1; k < K; k++) mx = p[k] > mx ? p[k] : mx;
+    float s = 0.0f;
+    for (int k = 0; k < K; k++) {
+        p[k] = expf(p[k] - mx);
+        s += p[k];
+    }
+    float inv = 1.0f / s;
+    for (int k = 0; k < K; k++) p[k] *= inv;
+}
+
+void ss_softmax_rows(float *p, const float *logits, int M, int K)
+{
+    for (int m = 0; m < M; m++) {
+        if (p != logits) memcpy(p + (size_t)m * K, logits + (size_t)m * K, (size_t)K * sizeof(float));
+        softmax_row(p + (size_t)m * K, K);
+    }
+}
+
+void ss_attention_forward(float *out, float *att, const float *qkv, const uint8_t *head_off,
+                          int B, int N, int C, int NH)
+{
+    // qkv (B,N,3C) -> att (B,NH,N,N), out (B,N,C)
+    int hd = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * N * C3 + h * hd;
+            const float *k = q + C, *v = q + 2 * C;
+            float *P = att + ((size_t)b * NH + h) * N * N;
+            float *o = out + (size_t)b * N * C + h * hd;
+            // S = scale * q k^T  (N,N)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, q, C3, k, C3,
+                        0.0f, P, N);
+            for (int i = 0; i < N; i++) softmax_row(P + (size_t)i * N, N);
+            if (head_off && head_off[h]) {
+                for (int i = 0; i < N; i++) memset(o + (size_t)i * C, 0, (size_t)hd * sizeof(float));
+                continue;
+            }
+            // o = P v  (N,hd)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, P, N, v, C3,
+                        0.0f, o, C);
+        }
+}
+
+void ss_attention_forward_ref(float *out, float *att, const float *qkv, const uint8_t *head_off,
+                              int B, int N, int C, int NH)
+{
+    int hd = C / NH, C3 = 3 * C;
+    double scale = 1.0 / sqrt((double)hd);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            float *P = att + ((size_t)b * NH + h) * N * N;
+            for (int i = 0; i < N; i++) {
+                const float *q = qkv + ((size_t)b * N + i) * C3 + h * hd;
+                double mx = -INFINITY, s = 0.0;
+                for (int j = 0; j < N; j++) {
+                    const float *k = qkv + ((size_t)b * N + j) * C3 + C + h * hd;
+                    double d = 0.0;
+                    for (int t = 0; t < hd; t++) d += (double)q[t] * k[t];
+                    P[(size_t)i * N + j] = (float)(d * scale);
+                    if (d * scale > mx) mx = d * scale;
+                }
+                for (int j = 0; j < N; j++) s += exp(P[(size_t)i * N + j] - mx);
+                for (int j = 0; j < N; j++)
+                    P[(size_t)i * N + j] = (float)(exp(P[(size_t)i * N + j] - mx) / s);
+                float *o = out + ((size_t)b * N + i) * C + h * hd;
+                for (int t = 0; t < hd; t++) {
+                    double a = 0.0;
+                    if (!(head_off && head_off[h]))
+                        for (int j = 0; j < N; j++)
+                            a += (double)P[(size_t)i * N + j] * qkv[((size_t)b * N + j) * C3 + 2 * C + h * hd + t];
+                    o[t] = (float)a;
+                }
+            }
+        }
+}
+
+void ss_attention_backward(float *dqkv, float *scratch, const float *dout,
+                           const float *datt_ext, const float *qkv, const float *att,
+                           const uint8_t *head_off, int B, int N, int C, int NH)
+{
+    int hd = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *dP = scratch;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *q = qkv + (size_t)b * N * C3 + h * hd;
+            const float *k = q + C, *v = q + 2 * C;
+            float *dq = dqkv + (size_t)b * N * C3 + h * hd;
+            float *dk = dq + C, *dv = dq + 2 * C;
+            const float *P = att + ((size_t)b * NH + h) * N * N;
+            const float *dy = dout + (size_t)b * N * C + h * hd;
+            const float *dext = datt_ext ? datt_ext + ((size_t)b * NH + h) * N * N : NULL;
+            int off = head_off && head_off[h];
+            if (off && !dext) continue;  // no gradient reaches q, k or v
+            if (!off) {
+                // dP = dy v^T (N,N); dv += P^T dy (N,hd)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, 1.0f, dy, C, v, C3,
+                            0.0f, dP, N);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, 1.0f, P, N, dy, C,
+                            1.0f, dv, C3);
+                if (dext)
+                    for (size_t i = 0; i < (size_t)N * N; i++) dP[i] += dext[i];
+            } else {
+                memcpy(dP, dext, (size_t)N * N * sizeof(float));
+            }
+            // softmax backward, in place: dS = P * (dP - sum_j dP*P)
+            for (int i = 0; i < N; i++) {
+                const float *p = P + (size_t)i * N;
+                float *d = dP + (size_t)i * N;
+                float s = 0.0f;
+                for (int j = 0; j < N; j++) s += d[j] * p[j];
+                for (int j = 0; j < N; j++) d[j] = p[j] * (d[j] - s);
+            }
+            // dq += scale dS k ; dk += scale dS^T q
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, scale, dP, N, k, C3,
+                        1.0f, dq, C3);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, scale, dP, N, q, C3,
+                        1.0f, dk, C3);
+        }
+}
+
+void ss_residual_forward(float *out, const float *x, const float *f, const float *s,
+                         int B, size_t R)
+{
+    for (int b = 0; b < B; b++) {
+        float sb = s ? s[b] : 1.0f;
+        const float *xb = x + (size_t)b * R, *fb = f + (size_t)b * R;
+        float *ob = out + (size_t)b * R;
+        if (sb == 1.0f)
+            for (size_t i = 0; i < R; i++) ob[i] = xb[i] + fb[i];
+        else
+            for (size_t i = 0; i < R; i++) ob[i] = xb[i] + sb * fb[i];
+    }
+}
