@@ -88,6 +88,22 @@ int ss_record_encode(const ss_record *r, uint8_t **buf, size_t *len, ss_err *e);
  * (and is cleared first). */
 int ss_record_decode(ss_record *r, const uint8_t *buf, size_t len, ss_err *e);
 
+/* The two halves of decoding/encoding, for readers and writers that stream
+ * tensor data instead of holding a whole image (stream.c).
+ *
+ * ss_record_decode_header parses and validates the N-byte JSON header `json`
+ * (without the 8-byte length) into r (cleared first): tensors are created in
+ * buffer order (ascending data offsets) with nbytes set and data == NULL, and
+ * *data_len receives the buffer length the header implies (the last end
+ * offset). The caller fills each t->data (malloc'd, nbytes bytes, or NULL when
+ * nbytes == 0) in that order; ss_record_free frees them.
+ *
+ * ss_record_encode_header produces the 8-byte length plus the space-padded
+ * JSON header (malloc'd *buf); the tensor data follow in record order. */
+int ss_record_decode_header(ss_record *r, const uint8_t *json, size_t n,
+                            uint64_t *data_len, ss_err *e);
+int ss_record_encode_header(const ss_record *r, uint8_t **buf, size_t *len, ss_err *e);
+
 /* Whole-file helpers. Errors are prefixed with the path. Save is atomic
  * (temporary file in the same folder, fsync, rename). */
 int ss_st_load(const char *path, ss_record *r, ss_err *e);

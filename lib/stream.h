@@ -35,7 +35,19 @@ ss_sreader *ss_sreader_open(const char *path, ss_err *e);
  * truncated record or a corrupt/truncated zstd frame is an error. */
 int ss_sreader_next(ss_sreader *s, ss_record *r, ss_err *e);
 
+/* Reads a stream held in memory (buf stays owned by the caller and must
+ * outlive the reader); `name` is used in messages. For fuzzing and tests. */
+ss_sreader *ss_sreader_open_mem(const uint8_t *buf, size_t len, const char *name, ss_err *e);
+
+/* Refuses records whose header + data exceed max_bytes (0: no limit, the
+ * default). Without a limit memory still follows the bytes actually present:
+ * a header that claims more data than the input holds fails as truncated
+ * after reading what is there, never by allocating the claimed size first.
+ * The header length itself is always capped at SS_MAX_HEADER. */
+void ss_sreader_set_max_record(ss_sreader *s, uint64_t max_bytes);
+
 long ss_sreader_count(const ss_sreader *s);        /* records read so far */
+uint64_t ss_sreader_bytes(const ss_sreader *s);    /* record bytes read so far (uncompressed) */
 int ss_sreader_compressed(const ss_sreader *s);    /* 1 if input is zstd */
 const char *ss_sreader_path(const ss_sreader *s);  /* "-" for stdin */
 void ss_sreader_close(ss_sreader *s);
