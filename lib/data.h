@@ -26,13 +26,8 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "image.h"   /* ss_image: uint8 HWC */
 
-typedef struct ss_image {
-    int h, w, c;
-    uint8_t *pix;    /* h*w*c bytes, row-major HWC; owned (free with ss_image_free) */
-} ss_image;
-
-void ss_image_free(ss_image *im);
 
 typedef struct ss_dataset ss_dataset;
 
@@ -46,6 +41,24 @@ const char *ss_dataset_spec(const ss_dataset *d);   /* canonical spec */
 void ss_dataset_geometry(const ss_dataset *d, int *h, int *w, int *c);
 /* Fills *im (caller frees) and *label for sample i. */
 int ss_dataset_get(ss_dataset *d, size_t i, ss_image *im, int *label, ss_err *e);
+/* The same, with a JPEG DCT-scaling hint (decode no larger than needed for
+ * the shorter side to stay >= min_side; 0: full size) and a channel count
+ * (0: the data's own, else 1 or 3). Deterministic in (sample, min_side). */
+int ss_dataset_get_ex(ss_dataset *d, size_t i, int min_side, int want_c, ss_image *im,
+                      int *label, ss_err *e);
+int ss_dataset_label(const ss_dataset *d, size_t i);
+/* Index of sample i in the underlying source (before subset/split). */
+size_t ss_dataset_source_index(const ss_dataset *d, size_t i);
+/* A printable name for sample i (file path, archive member, record). */
+void ss_dataset_item_name(const ss_dataset *d, size_t i, char *buf, size_t n);
+/* The data set's customary per-channel normalisation (c entries, for the
+ * native channel count): Fashion-MNIST 0.2860/0.3530, CIFAR-10/100 and
+ * ImageNet-style folders their published values (see ssta-data(5)). Tools
+ * should prefer the mean/std stored in the model's checkpoint. */
+void ss_dataset_norm(const ss_dataset *d, float mean[3], float std[3]);
+/* Class k's name; class order is fixed by the source (sorted folder names
+ * for folders). Writes the list, one name a line, to `path` atomically. */
+int ss_dataset_write_classes(const ss_dataset *d, const char *path, ss_err *e);
 
 /* Epoch order: perm[0..n) = a permutation of 0..n-1 keyed by (seed, e),
  * or the identity when shuffle is 0. */
@@ -61,6 +74,52 @@ void ss_transform_free(ss_transform *t);
 /* out: c*out_h*out_w floats. Deterministic in (seed, epoch, index). */
 int ss_transform_apply(const ss_transform *t, const ss_image *src, uint64_t seed,
                        uint32_t epoch, uint64_t index, float *out, ss_err *e);
+/* The same for view v of a multi-view sample: keyed (seed, AUG, epoch,
+ * index, v). ss_transform_apply is view 0. */
+int ss_transform_apply_view(const ss_transform *t, const ss_image *src, uint64_t seed,
+                            uint32_t epoch, uint64_t index, uint32_t view, float *out,
+                            ss_err *e);
+/* Shorter side a JPEG may be DCT-downscaled to without losing detail this
+ * transform can use (pass to ss_dataset_get_ex); 0 = decode full size. */
+int ss_transform_min_side(const ss_transform *t);
+void ss_transform_geometry(const ss_transform *t, int *out_h, int *out_w, int *c);
+const char *ss_transform_name(const ss_transform *t);
+/* One line describing the recipe's parameters (for stream headers/logs). */
+const char *ss_transform_describe(const ss_transform *t);
+
+/* Multi-crop (self-supervised training): several views of one sample at
+ * different sizes. recipe "dino" = 2 global views (dino-global1,
+ * dino-global2) at `global` px and `nlocal` dino-local views at `local` px.
+ * View v of sample i in epoch e is keyed (seed, AUG, e, i, v). */
+typedef struct ss_multicrop ss_multicrop;
+ss_multicrop *ss_multicrop_new(const char *recipe, int global, int local, int nlocal, int c,
+                               const float *mean, const float *std, ss_err *e);
+void ss_multicrop_free(ss_multicrop *m);
+int ss_multicrop_nviews(const ss_multicrop *m);
+const ss_transform *ss_multicrop_view(const ss_multicrop *m, int v);
+/* out[v]: c*s_v*s_v floats for each view v. */
+int ss_multicrop_apply(const ss_multicrop *m, const ss_image *src, uint64_t seed,
+                       uint32_t epoch, uint64_t index, float *const *out, ss_err *e);
+
+/* Batch-level mixup / CutMix, DeiT's recipe (timm Mixup, mode "batch"):
+ * with probability prob the batch is mixed; CutMix is chosen with
+ * probability switch_prob, else mixup; lambda ~ Beta(alpha, alpha); each
+ * sample is mixed with the reversed batch (sample n-1-j). For CutMix lambda
+ * is corrected to the clipped box area. Targets become
+ * lam*onehot_s(y) + (1-lam)*onehot_s(y_rev) with label smoothing s
+ * (off = s/K, on = 1 - s + s/K). All choices keyed (seed, MIX, epoch, step).
+ * x: n*c*h*w (modified in place), y: n labels, target: n*K floats out.
+ * *lam_out (may be NULL) receives the lambda used (1 when not mixed). */
+typedef struct ss_mix_cfg {
+    float mixup_alpha;   /* 0.8 for DeiT; 0 disables mixup */
+    float cutmix_alpha;  /* 1.0 for DeiT; 0 disables cutmix */
+    float prob;          /* 1.0 */
+    float switch_prob;   /* 0.5 */
+    float smoothing;     /* 0.1 */
+} ss_mix_cfg;
+int ss_mix_batch(const ss_mix_cfg *cfg, uint64_t seed, uint32_t epoch, uint32_t step, int n,
+                 int c, int h, int w, float *x, const int32_t *y, int nclasses, float *target,
+                 float *lam_out, ss_err *e);
 
 /* A loader yields batches of views for one epoch at a time, decoded and
  * augmented ahead on worker threads, in the order ss_epoch_order gives. */
@@ -80,6 +139,9 @@ typedef struct ss_loader_cfg {
     int drop_last;
     int threads;       /* decode/augment workers (0: choose) */
     int prefetch;      /* batches kept ready ahead (0: choose) */
+    int skip_corrupt;  /* 1: a sample that fails to decode is left out of its
+                          batch (the batch is then shorter) and counted;
+                          0 (default): the error ends the epoch */
 } ss_loader_cfg;
 
 typedef struct ss_loader ss_loader;
@@ -89,6 +151,9 @@ int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e);
 /* 1: *b filled (valid until the next call), 0: epoch done, -1: error. */
 int ss_loader_next(ss_loader *l, ss_batch *b, ss_err *e);
 size_t ss_loader_batches(const ss_loader *l);  /* per epoch */
+/* Samples skipped as corrupt since the loader was made; the message of the
+ * first such failure goes to *first (may be NULL) if any. */
+size_t ss_loader_skipped(const ss_loader *l, ss_err *first);
 void ss_loader_free(ss_loader *l);
 
 #endif

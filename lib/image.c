@@ -1,0 +1,691 @@
+/* image.c — uint8/float images, JPEG (libjpeg-turbo) and PNG (libspng)
+ * codecs, Pillow-style antialiased resampling, and the pixel operations of
+ * the augmentation recipes. See image.h for the contracts.
+ *
+ * Not here: which operation runs with what probability (augment.c), where
+ * images come from (idx.c, cifar.c, imgfolder.c, imgstream.c).
+ */
+#include "image.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <spng.h>
+
+/* Largest side we accept from a file: bounds a hostile header's allocation
+ * (65500 is also JPEG's own limit). */
+#define SS_IMG_MAX_SIDE 65500
+#define SS_IMG_MAX_PIXELS ((size_t)1 << 30)
+
+static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+
+int ss_image_alloc(ss_image *im, int h, int w, int c, ss_err *e)
+{
+    size_t n;
+    im->pix = NULL;
+    im->h = im->w = im->c = 0;
+    if (h <= 0 || w <= 0 || c < 1 || c > 4)
+        return ss_fail(e, "bad image size %dx%dx%d", h, w, c);
+    if (ss_mul_size((size_t)h, (size_t)w, &n) || n > SS_IMG_MAX_PIXELS || ss_mul_size(n, (size_t)c, &n))
+        return ss_fail(e, "image too large: %dx%dx%d", h, w, c);
+    im->pix = malloc(n);
+    if (!im->pix) return ss_fail(e, "out of memory for a %dx%dx%d image", h, w, c);
+    im->h = h, im->w = w, im->c = c;
+    return 0;
+}
+
+void ss_image_free(ss_image *im)
+{
+    if (!im) return;
+    free(im->pix);
+    im->pix = NULL;
+    im->h = im->w = im->c = 0;
+}
+
+int ss_fimage_alloc(ss_fimage *im, int h, int w, int c, ss_err *e)
+{
+    size_t n;
+    im->p = NULL;
+    im->h = im->w = im->c = 0;
+    if (h <= 0 || w <= 0 || c < 1 || c > 4)
+        return ss_fail(e, "bad image size %dx%dx%d", h, w, c);
+    if (ss_mul_size((size_t)h, (size_t)w, &n) || n > SS_IMG_MAX_PIXELS ||
+        ss_mul_size(n, (size_t)c * sizeof(float), &n))
+        return ss_fail(e, "image too large: %dx%dx%d", h, w, c);
+    im->p = malloc(n);
+    if (!im->p) return ss_fail(e, "out of memory for a %dx%dx%d float image", h, w, c);
+    im->h = h, im->w = w, im->c = c;
+    return 0;
+}
+
+void ss_fimage_free(ss_fimage *im)
+{
+    if (!im) return;
+    free(im->p);
+    im->p = NULL;
+    im->h = im->w = im->c = 0;
+}
+
+int ss_image_to_channels(ss_image *im, int c, ss_err *e)
+{
+    if (c == im->c) return 0;
+    size_t n = (size_t)im->h * im->w;
+    if (im->c == 3 && c == 1) {
+        /* L = (R*299 + G*587 + B*114) / 1000, rounded (Pillow convert("L")). */
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *p = im->pix + 3 * i;
+            im->pix[i] = (uint8_t)((p[0] * 299u + p[1] * 587u + p[2] * 114u + 500u) / 1000u);
+        }
+        im->c = 1;
+        return 0;
+    }
+    if (im->c == 1 && c == 3) {
+        uint8_t *q = malloc(n * 3);
+        if (!q) return ss_fail(e, "out of memory converting to RGB");
+        for (size_t i = 0; i < n; i++) q[3 * i] = q[3 * i + 1] = q[3 * i + 2] = im->pix[i];
+        free(im->pix);
+        im->pix = q;
+        im->c = 3;
+        return 0;
+    }
+    return ss_fail(e, "cannot convert a %d-channel image to %d channels", im->c, c);
+}
+
+int ss_image_sniff(const uint8_t *buf, size_t len)
+{
+    if (len >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) return SS_IMG_JPEG;
+    if (len >= 8 && !memcmp(buf, "\x89PNG\r\n\x1a\n", 8)) return SS_IMG_PNG;
+    return SS_IMG_UNKNOWN;
+}
+
+/* ---------------------------------------------------------------- JPEG */
+
+struct jerr {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+};
+
+static void jerr_exit(j_common_ptr cinfo)
+{
+    struct jerr *j = (struct jerr *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, j->msg);
+    longjmp(j->jb, 1);
+}
+
+static void jerr_silent(j_common_ptr cinfo, int level)
+{
+    /* Warnings (level -1: corrupt data that libjpeg recovered from) are
+     * treated as errors: a damaged file must not pass as a valid image. */
+    if (level < 0) {
+        struct jerr *j = (struct jerr *)cinfo->err;
+        if (cinfo->err->num_warnings++ == 0) (*cinfo->err->format_message)(cinfo, j->msg);
+    }
+}
+
+static int jpeg_decode(const uint8_t *buf, size_t len, int min_side, int want_c,
+                       ss_image *out, ss_err *e)
+{
+    struct jpeg_decompress_struct ci;
+    struct jerr je;
+    /* volatile: modified between setjmp and a possible longjmp. */
+    uint8_t *volatile pix = NULL;
+    uint8_t *volatile row = NULL;
+    memset(&ci, 0, sizeof ci);
+    ci.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = jerr_exit;
+    je.pub.emit_message = jerr_silent;
+    je.msg[0] = 0;
+    if (setjmp(je.jb)) {
+        jpeg_destroy_decompress(&ci);
+        free(pix);
+        free(row);
+        return ss_fail(e, "bad JPEG: %s", je.msg);
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, buf, (unsigned long)len);
+    jpeg_read_header(&ci, TRUE);
+    if (ci.image_width == 0 || ci.image_height == 0 ||
+        ci.image_width > SS_IMG_MAX_SIDE || ci.image_height > SS_IMG_MAX_SIDE ||
+        (size_t)ci.image_width * ci.image_height > SS_IMG_MAX_PIXELS) {
+        jpeg_destroy_decompress(&ci);
+        return ss_fail(e, "bad JPEG: unsupported size %ux%u", ci.image_width, ci.image_height);
+    }
+    int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
+    int gray_src = ci.jpeg_color_space == JCS_GRAYSCALE;
+    int outc = want_c ? want_c : (gray_src ? 1 : 3);
+    if (cmyk) ci.out_color_space = JCS_CMYK;
+    else if (outc == 1) ci.out_color_space = JCS_GRAYSCALE;
+    else ci.out_color_space = JCS_RGB;
+    /* DCT scaling: the smallest m/8 that keeps the shorter side >= min_side. */
+    unsigned shorter = ci.image_width < ci.image_height ? ci.image_width : ci.image_height;
+    ci.scale_num = 8;
+    ci.scale_denom = 8;
+    if (min_side > 0) {
+        for (unsigned m = 1; m < 8; m++)
+            if ((shorter * m + 7) / 8 >= (unsigned)min_side) {
+                ci.scale_num = m;
+                break;
+            }
+    }
+    ci.dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(&ci);
+    int h = (int)ci.output_height, w = (int)ci.output_width, nc = ci.output_components;
+    size_t rowlen = (size_t)w * nc;
+    pix = malloc((size_t)h * w * (cmyk ? 3 : nc));
+    row = malloc(rowlen);
+    if (!pix || !row) {
+        jpeg_destroy_decompress(&ci);
+        free(pix);
+        free(row);
+        return ss_fail(e, "out of memory decoding a %dx%d JPEG", h, w);
+    }
+    int adobe_inverted = ci.saw_Adobe_marker;
+    while (ci.output_scanline < ci.output_height) {
+        int y = (int)ci.output_scanline;
+        JSAMPROW rp = cmyk ? row : pix + (size_t)y * w * nc;
+        jpeg_read_scanlines(&ci, &rp, 1);
+        if (cmyk) {
+            /* CMYK -> RGB: R = (255-C)(255-K)/255 for plain CMYK; Adobe
+             * files store the inverted values, so R = C*K/255 there. */
+            uint8_t *q = pix + (size_t)y * w * 3;
+            for (int x = 0; x < w; x++) {
+                unsigned c = row[4 * x], m = row[4 * x + 1], yy = row[4 * x + 2], k = row[4 * x + 3];
+                if (!adobe_inverted) c = 255 - c, m = 255 - m, yy = 255 - yy, k = 255 - k;
+                q[3 * x] = (uint8_t)((c * k + 127) / 255);
+                q[3 * x + 1] = (uint8_t)((m * k + 127) / 255);
+                q[3 * x + 2] = (uint8_t)((yy * k + 127) / 255);
+            }
+        }
+    }
+    int warned = je.pub.num_warnings > 0;
+    if (!warned) jpeg_finish_decompress(&ci);
+    warned = je.pub.num_warnings > 0;
+    jpeg_destroy_decompress(&ci);
+    free(row);
+    if (warned) {
+        free(pix);
+        return ss_fail(e, "corrupt JPEG: %s", je.msg);
+    }
+    out->pix = pix;
+    out->h = h, out->w = w, out->c = cmyk ? 3 : nc;
+    if (ss_image_to_channels(out, outc, e)) {
+        ss_image_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+static int jpeg_encode_any(const ss_image *im, int quality, int as_cmyk, uint8_t **buf,
+                           size_t *len, ss_err *e)
+{
+    struct jpeg_compress_struct ci;
+    struct jerr je;
+    unsigned char *volatile mem = NULL;
+    unsigned long memlen = 0;
+    uint8_t *volatile row = NULL;
+    memset(&ci, 0, sizeof ci);
+    ci.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = jerr_exit;
+    if (setjmp(je.jb)) {
+        jpeg_destroy_compress(&ci);
+        free(mem);
+        free(row);
+        return ss_fail(e, "JPEG encode: %s", je.msg);
+    }
+    if ((im->c != 1 && im->c != 3) || (as_cmyk && im->c != 3))
+        return ss_fail(e, "JPEG encode: unsupported %d-channel image", im->c);
+    jpeg_create_compress(&ci);
+    unsigned char *m = NULL;
+    jpeg_mem_dest(&ci, &m, &memlen);
+    ci.image_width = (JDIMENSION)im->w;
+    ci.image_height = (JDIMENSION)im->h;
+    ci.input_components = as_cmyk ? 4 : im->c;
+    ci.in_color_space = as_cmyk ? JCS_CMYK : (im->c == 1 ? JCS_GRAYSCALE : JCS_RGB);
+    jpeg_set_defaults(&ci);
+    if (as_cmyk) jpeg_set_colorspace(&ci, JCS_CMYK);
+    jpeg_set_quality(&ci, quality, TRUE);
+    if (as_cmyk) ci.write_Adobe_marker = TRUE;
+    jpeg_start_compress(&ci, TRUE);
+    row = malloc((size_t)im->w * 4);
+    if (!row) {
+        jpeg_destroy_compress(&ci);
+        free(m);
+        return ss_fail(e, "out of memory");
+    }
+    while (ci.next_scanline < ci.image_height) {
+        const uint8_t *src = im->pix + (size_t)ci.next_scanline * im->w * im->c;
+        JSAMPROW rp;
+        if (as_cmyk) {
+            /* K = 0, C = 255-R, ...; stored inverted (Adobe): 255-C = R. */
+            for (int x = 0; x < im->w; x++) {
+                row[4 * x] = src[3 * x];
+                row[4 * x + 1] = src[3 * x + 1];
+                row[4 * x + 2] = src[3 * x + 2];
+                row[4 * x + 3] = 255;
+            }
+            rp = row;
+        } else {
+            memcpy(row, src, (size_t)im->w * im->c);
+            rp = row;
+        }
+        jpeg_write_scanlines(&ci, &rp, 1);
+    }
+    jpeg_finish_compress(&ci);
+    mem = m;
+    jpeg_destroy_compress(&ci);
+    free(row);
+    *buf = mem;
+    *len = memlen;
+    return 0;
+}
+
+int ss_jpeg_encode(const ss_image *im, int quality, uint8_t **buf, size_t *len, ss_err *e)
+{
+    return jpeg_encode_any(im, quality, 0, buf, len, e);
+}
+
+int ss_jpeg_encode_cmyk(const ss_image *rgb, int quality, uint8_t **buf, size_t *len, ss_err *e)
+{
+    return jpeg_encode_any(rgb, quality, 1, buf, len, e);
+}
+
+/* ---------------------------------------------------------------- PNG */
+
+static int png_decode(const uint8_t *buf, size_t len, int want_c, ss_image *out, ss_err *e)
+{
+    spng_ctx *ctx = spng_ctx_new(0);
+    if (!ctx) return ss_fail(e, "out of memory");
+    struct spng_ihdr ihdr;
+    size_t need;
+    int rc;
+    uint8_t *rgba = NULL;
+    spng_set_image_limits(ctx, SS_IMG_MAX_SIDE, SS_IMG_MAX_SIDE);
+    spng_set_chunk_limits(ctx, 64u << 20, 64u << 20);
+    if ((rc = spng_set_png_buffer(ctx, buf, len)) || (rc = spng_get_ihdr(ctx, &ihdr)) ||
+        (rc = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &need))) {
+        spng_ctx_free(ctx);
+        return ss_fail(e, "bad PNG: %s", spng_strerror(rc));
+    }
+    if ((size_t)ihdr.width * ihdr.height > SS_IMG_MAX_PIXELS) {
+        spng_ctx_free(ctx);
+        return ss_fail(e, "bad PNG: unsupported size %ux%u", ihdr.width, ihdr.height);
+    }
+    rgba = malloc(need);
+    if (!rgba) {
+        spng_ctx_free(ctx);
+        return ss_fail(e, "out of memory decoding a %ux%u PNG", ihdr.width, ihdr.height);
+    }
+    rc = spng_decode_image(ctx, rgba, need, SPNG_FMT_RGBA8, 0);
+    spng_ctx_free(ctx);
+    if (rc) {
+        free(rgba);
+        return ss_fail(e, "bad PNG: %s", spng_strerror(rc));
+    }
+    int gray = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE ||
+               ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
+    int h = (int)ihdr.height, w = (int)ihdr.width, c = gray ? 1 : 3;
+    size_t n = (size_t)h * w;
+    /* Pack RGBA -> gray or RGB in place (alpha dropped). */
+    for (size_t i = 0; i < n; i++) {
+        if (gray) rgba[i] = rgba[4 * i];
+        else {
+            rgba[3 * i] = rgba[4 * i];
+            rgba[3 * i + 1] = rgba[4 * i + 1];
+            rgba[3 * i + 2] = rgba[4 * i + 2];
+        }
+    }
+    out->pix = rgba;
+    out->h = h, out->w = w, out->c = c;
+    if (ss_image_to_channels(out, want_c ? want_c : c, e)) {
+        ss_image_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int ss_png_encode(const ss_image *im, uint8_t **buf, size_t *len, ss_err *e)
+{
+    if (im->c != 1 && im->c != 3) return ss_fail(e, "PNG encode: unsupported %d-channel image", im->c);
+    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    if (!ctx) return ss_fail(e, "out of memory");
+    struct spng_ihdr ihdr = {0};
+    ihdr.width = (uint32_t)im->w;
+    ihdr.height = (uint32_t)im->h;
+    ihdr.bit_depth = 8;
+    ihdr.color_type = im->c == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : SPNG_COLOR_TYPE_TRUECOLOR;
+    int rc;
+    size_t n = (size_t)im->h * im->w * im->c;
+    if ((rc = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1)) || (rc = spng_set_ihdr(ctx, &ihdr)) ||
+        (rc = spng_encode_image(ctx, im->pix, n, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE))) {
+        spng_ctx_free(ctx);
+        return ss_fail(e, "PNG encode: %s", spng_strerror(rc));
+    }
+    size_t plen = 0;
+    void *p = spng_get_png_buffer(ctx, &plen, &rc);
+    spng_ctx_free(ctx);
+    if (!p) return ss_fail(e, "PNG encode: %s", spng_strerror(rc));
+    *buf = p;
+    *len = plen;
+    return 0;
+}
+
+int ss_image_decode(const uint8_t *buf, size_t len, int min_side, int want_c,
+                    ss_image *out, ss_err *e)
+{
+    out->pix = NULL;
+    out->h = out->w = out->c = 0;
+    if (want_c != 0 && want_c != 1 && want_c != 3) return ss_fail(e, "bad channel count %d", want_c);
+    switch (ss_image_sniff(buf, len)) {
+    case SS_IMG_JPEG: return jpeg_decode(buf, len, min_side, want_c, out, e);
+    case SS_IMG_PNG: return png_decode(buf, len, want_c, out, e);
+    default: return ss_fail(e, "not a JPEG or PNG image (%zu bytes)", len);
+    }
+}
+
+/* ---------------------------------------------------------------- resampling */
+
+static double filt_bilinear(double x)
+{
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static double filt_bicubic(double x)
+{
+    /* Keys cubic with a = -0.5 (Pillow's BICUBIC). */
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+/* Coefficients of one axis, as Pillow's precompute_coeffs: for output k,
+ * taps lo[k] .. lo[k]+cnt[k]-1 with weights w[k*ksize ..]. */
+typedef struct axis_coeffs {
+    int *lo, *cnt;
+    float *w;
+    int ksize;
+} axis_coeffs;
+
+static int axis_coeffs_make(axis_coeffs *ac, int in_size, double in0, double in_len, int out_size,
+                            int interp, ss_err *e)
+{
+    double support = interp == SS_INTERP_BICUBIC ? 2.0 : 1.0;
+    double (*f)(double) = interp == SS_INTERP_BICUBIC ? filt_bicubic : filt_bilinear;
+    double scale = in_len / out_size;
+    double fscale = scale < 1.0 ? 1.0 : scale;
+    support *= fscale;
+    int ksize = (int)ceil(support) * 2 + 1;
+    ac->ksize = ksize;
+    ac->lo = malloc(sizeof(int) * (size_t)out_size);
+    ac->cnt = malloc(sizeof(int) * (size_t)out_size);
+    ac->w = malloc(sizeof(float) * (size_t)out_size * ksize);
+    if (!ac->lo || !ac->cnt || !ac->w) {
+        free(ac->lo), free(ac->cnt), free(ac->w);
+        return ss_fail(e, "out of memory for resampling coefficients");
+    }
+    double ss = 1.0 / fscale;
+    for (int k = 0; k < out_size; k++) {
+        double center = in0 + (k + 0.5) * scale;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        int n = xmax - xmin;
+        if (n > ksize) n = ksize;
+        float *w = ac->w + (size_t)k * ksize;
+        double tot = 0.0;
+        for (int j = 0; j < n; j++) {
+            double v = f((j + xmin - center + 0.5) * ss);
+            w[j] = (float)v;
+            tot += v;
+        }
+        if (n <= 0 || tot == 0.0) {
+            /* Box entirely outside the image: nearest edge pixel. */
+            int nearest = (int)floor(center);
+            if (nearest < 0) nearest = 0;
+            if (nearest >= in_size) nearest = in_size - 1;
+            xmin = nearest, n = 1, w[0] = 1.0f;
+        } else {
+            for (int j = 0; j < n; j++) w[j] = (float)(w[j] / tot);
+        }
+        ac->lo[k] = xmin;
+        ac->cnt[k] = n;
+    }
+    return 0;
+}
+
+static void axis_coeffs_free(axis_coeffs *ac)
+{
+    free(ac->lo), free(ac->cnt), free(ac->w);
+}
+
+int ss_resample(const ss_image *src, double x0, double y0, double bw, double bh,
+                int interp, ss_fimage *out, ss_err *e)
+{
+    // src (H,W,C) uint8, out (OH,OW,C) float in [0,1]
+    if (out->c != src->c) return ss_fail(e, "resample: %d channels into %d", src->c, out->c);
+    if (!(bw > 0) || !(bh > 0)) return ss_fail(e, "resample: empty box %gx%g", bw, bh);
+    axis_coeffs cx, cy;
+    if (axis_coeffs_make(&cx, src->w, x0, bw, out->w, interp, e)) return -1;
+    if (axis_coeffs_make(&cy, src->h, y0, bh, out->h, interp, e)) {
+        axis_coeffs_free(&cx);
+        return -1;
+    }
+    /* Horizontal pass over the source rows the vertical pass reads. */
+    int rlo = src->h, rhi = 0;
+    for (int k = 0; k < out->h; k++) {
+        if (cy.lo[k] < rlo) rlo = cy.lo[k];
+        if (cy.lo[k] + cy.cnt[k] > rhi) rhi = cy.lo[k] + cy.cnt[k];
+    }
+    const int C = src->c, OW = out->w;
+    int nrows = rhi - rlo;
+    float *tmp = malloc(sizeof(float) * (size_t)nrows * OW * C);
+    if (!tmp) {
+        axis_coeffs_free(&cx), axis_coeffs_free(&cy);
+        return ss_fail(e, "out of memory resampling");
+    }
+    const float inv255 = 1.0f / 255.0f;
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *srow = src->pix + (size_t)(r + rlo) * src->w * C;
+        float *trow = tmp + (size_t)r * OW * C;
+        for (int k = 0; k < OW; k++) {
+            const float *w = cx.w + (size_t)k * cx.ksize;
+            const uint8_t *s = srow + (size_t)cx.lo[k] * C;
+            int n = cx.cnt[k];
+            for (int c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int j = 0; j < n; j++) acc += w[j] * s[j * C + c];
+                trow[k * C + c] = acc * inv255;
+            }
+        }
+    }
+    /* Vertical pass. */
+    for (int k = 0; k < out->h; k++) {
+        const float *w = cy.w + (size_t)k * cy.ksize;
+        int n = cy.cnt[k];
+        const float *base = tmp + (size_t)(cy.lo[k] - rlo) * OW * C;
+        float *orow = out->p + (size_t)k * OW * C;
+        for (int x = 0; x < OW * C; x++) {
+            float acc = 0.0f;
+            for (int j = 0; j < n; j++) acc += w[j] * base[(size_t)j * OW * C + x];
+            orow[x] = clamp01(acc);
+        }
+    }
+    free(tmp);
+    axis_coeffs_free(&cx), axis_coeffs_free(&cy);
+    return 0;
+}
+
+void ss_crop_pad(const ss_image *src, int top, int left, ss_fimage *out)
+{
+    const int C = src->c;
+    const float inv255 = 1.0f / 255.0f;
+    for (int y = 0; y < out->h; y++) {
+        int sy = top + y;
+        float *orow = out->p + (size_t)y * out->w * C;
+        for (int x = 0; x < out->w; x++) {
+            int sx = left + x;
+            if (sy < 0 || sy >= src->h || sx < 0 || sx >= src->w) {
+                for (int c = 0; c < C; c++) orow[x * C + c] = 0.0f;
+            } else {
+                const uint8_t *s = src->pix + ((size_t)sy * src->w + sx) * C;
+                for (int c = 0; c < C; c++) orow[x * C + c] = s[c] * inv255;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- pixel ops */
+
+void ss_fimage_hflip(ss_fimage *im)
+{
+    const int C = im->c;
+    for (int y = 0; y < im->h; y++) {
+        float *r = im->p + (size_t)y * im->w * C;
+        for (int a = 0, b = im->w - 1; a < b; a++, b--)
+            for (int c = 0; c < C; c++) {
+                float t = r[a * C + c];
+                r[a * C + c] = r[b * C + c];
+                r[b * C + c] = t;
+            }
+    }
+}
+
+void ss_fimage_brightness(ss_fimage *im, float f)
+{
+    size_t n = (size_t)im->h * im->w * im->c;
+    for (size_t i = 0; i < n; i++) im->p[i] = clamp01(im->p[i] * f);
+}
+
+static inline float luma(const float *p) { return 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]; }
+
+void ss_fimage_contrast(ss_fimage *im, float f)
+{
+    /* out = mean + f (x - mean), mean = mean of the gray image. */
+    size_t n = (size_t)im->h * im->w;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += im->c == 3 ? luma(im->p + 3 * i) : im->p[i];
+    float m = (float)(s / n);
+    size_t nn = n * im->c;
+    for (size_t i = 0; i < nn; i++) im->p[i] = clamp01(m + f * (im->p[i] - m));
+}
+
+void ss_fimage_saturation(ss_fimage *im, float f)
+{
+    if (im->c != 3) return;   /* a gray image has no saturation */
+    size_t n = (size_t)im->h * im->w;
+    for (size_t i = 0; i < n; i++) {
+        float *p = im->p + 3 * i, g = luma(p);
+        for (int c = 0; c < 3; c++) p[c] = clamp01(g + f * (p[c] - g));
+    }
+}
+
+void ss_fimage_hue(ss_fimage *im, float h)
+{
+    if (im->c != 3 || h == 0.0f) return;
+    size_t n = (size_t)im->h * im->w;
+    for (size_t i = 0; i < n; i++) {
+        float *p = im->p + 3 * i;
+        float r = p[0], g = p[1], b = p[2];
+        float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b)), d = mx - mn;
+        if (d <= 0.0f) continue;   /* gray pixel: hue undefined, unchanged */
+        float hh;
+        if (mx == r) hh = (g - b) / d;
+        else if (mx == g) hh = 2.0f + (b - r) / d;
+        else hh = 4.0f + (r - g) / d;
+        hh = hh / 6.0f + h;
+        hh -= floorf(hh);
+        float s = d / mx, v = mx;
+        float x6 = hh * 6.0f;
+        int sec = (int)x6;
+        if (sec > 5) sec = 5;
+        float fr = x6 - sec;
+        float pp = v * (1 - s), q = v * (1 - s * fr), t = v * (1 - s * (1 - fr));
+        switch (sec) {
+        case 0: r = v, g = t, b = pp; break;
+        case 1: r = q, g = v, b = pp; break;
+        case 2: r = pp, g = v, b = t; break;
+        case 3: r = pp, g = q, b = v; break;
+        case 4: r = t, g = pp, b = v; break;
+        default: r = v, g = pp, b = q; break;
+        }
+        p[0] = clamp01(r), p[1] = clamp01(g), p[2] = clamp01(b);
+    }
+}
+
+void ss_fimage_grayscale(ss_fimage *im)
+{
+    if (im->c != 3) return;
+    size_t n = (size_t)im->h * im->w;
+    for (size_t i = 0; i < n; i++) {
+        float *p = im->p + 3 * i, g = luma(p);
+        p[0] = p[1] = p[2] = g;
+    }
+}
+
+static inline int reflect(int i, int n)
+{
+    /* ... 2 1 | 0 1 2 ... n-1 | n-2 ...  (numpy/scipy "mirror") */
+    if (n == 1) return 0;
+    int period = 2 * (n - 1);
+    i %= period;
+    if (i < 0) i += period;
+    return i < n ? i : period - i;
+}
+
+int ss_fimage_blur(ss_fimage *im, float sigma, ss_err *e)
+{
+    if (!(sigma > 0.0f)) return 0;
+    int r = (int)ceilf(3.0f * sigma);
+    if (r < 1) r = 1;
+    if (r > 256) r = 256;
+    int K = 2 * r + 1, C = im->c, H = im->h, W = im->w;
+    int L = H > W ? H : W;
+    float *k = malloc(sizeof(float) * (size_t)K);
+    float *line = malloc(sizeof(float) * (size_t)L * C);
+    if (!k || !line) {
+        free(k), free(line);
+        return ss_fail(e, "out of memory for blur");
+    }
+    double tot = 0.0;
+    for (int j = -r; j <= r; j++) tot += k[j + r] = expf(-0.5f * (float)(j * j) / (sigma * sigma));
+    for (int j = 0; j < K; j++) k[j] = (float)(k[j] / tot);
+    /* rows */
+    for (int y = 0; y < H; y++) {
+        float *row = im->p + (size_t)y * W * C;
+        memcpy(line, row, sizeof(float) * (size_t)W * C);
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int j = -r; j <= r; j++) acc += k[j + r] * line[reflect(x + j, W) * C + c];
+                row[x * C + c] = acc;
+            }
+    }
+    /* columns */
+    for (int x = 0; x < W; x++) {
+        for (int y = 0; y < H; y++)
+            for (int c = 0; c < C; c++) line[y * C + c] = im->p[((size_t)y * W + x) * C + c];
+        for (int y = 0; y < H; y++)
+            for (int c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int j = -r; j <= r; j++) acc += k[j + r] * line[reflect(y + j, H) * C + c];
+                im->p[((size_t)y * W + x) * C + c] = clamp01(acc);
+            }
+    }
+    free(k), free(line);
+    return 0;
+}
+
+void ss_fimage_solarize(ss_fimage *im, float threshold)
+{
+    size_t n = (size_t)im->h * im->w * im->c;
+    for (size_t i = 0; i < n; i++)
+        if (im->p[i] >= threshold) im->p[i] = 1.0f - im->p[i];
+}
