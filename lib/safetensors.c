@@ -769,7 +769,7 @@ int ss_record_decode_header(ss_record *r, const uint8_t *json, size_t n,
         goto out;
     }
     /* Duplicate names: adjacent after sorting by name. */
-    qsort(ents, nent, sizeof *ents, name_cmp);
+    if (nent > 1) qsort(ents, nent, sizeof *ents, name_cmp);
     for (size_t i = 1; i < nent; i++)
         if (strcmp(ents[i - 1].name, ents[i].name) == 0) {
             ss_fail(e, "%.200s: duplicate tensor name", ents[i].name);
@@ -777,7 +777,7 @@ int ss_record_decode_header(ss_record *r, const uint8_t *json, size_t n,
         }
     /* Offsets: sorted by (begin, end), each begins where the previous ended,
      * and covers exactly prod(shape) * size bytes. */
-    qsort(ents, nent, sizeof *ents, entry_cmp);
+    if (nent > 1) qsort(ents, nent, sizeof *ents, entry_cmp);
     uint64_t pos = 0;
     for (size_t i = 0; i < nent; i++) {
         entry *en = &ents[i];
