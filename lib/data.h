@@ -156,4 +156,13 @@ size_t ss_loader_batches(const ss_loader *l);  /* per epoch */
 size_t ss_loader_skipped(const ss_loader *l, ss_err *first);
 void ss_loader_free(ss_loader *l);
 
+/* Image streams (source "stream:"): the writer side. The header record is
+ * a stream header of kind "images" carrying the class names of d
+ * ("ssta.classes", '\n'-separated) and its spec ("ssta.data"); d may be
+ * NULL. Each data record holds "image" U8 [H,W,C] and "label" I64 []. */
+typedef struct ss_record ss_record;
+typedef struct ss_swriter ss_swriter;
+int ss_imgstream_header(ss_record *r, const char *producer, const ss_dataset *d, ss_err *e);
+int ss_imgstream_put(ss_swriter *w, const ss_image *im, int label, ss_err *e);
+
 #endif

@@ -502,7 +502,8 @@ int ss_resample(const ss_image *src, double x0, double y0, double bw, double bh,
             for (int c = 0; c < C; c++) {
                 float acc = 0.0f;
                 for (int j = 0; j < n; j++) acc += w[j] * s[j * C + c];
-                trow[k * C + c] = acc * inv255;
+                /* Clamped between passes, as Pillow's 8-bit path does. */
+                trow[k * C + c] = clamp01(acc * inv255);
             }
         }
     }
