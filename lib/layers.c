@@ -3,6 +3,8 @@
  * which sets the BLAS thread count. */
 #include "layers.h"
 
+#pragma GCC optimize("tree-vectorize")
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -115,22 +117,58 @@ void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define SS_SQRT1_2 0.70710678118654752440f
 #define SS_INV_SQRT_2PI 0.39894228040143267794f
 
+/* exp(x) for x <= 0 (GELU only needs that range), branch-free so that the
+ * loops below vectorise: x = k ln2 + r, |r| <= ln2/2, exp(r) by a degree-6
+ * Taylor polynomial (relative error < 2e-8 before float rounding), 2^k by
+ * building the exponent bits. Inputs below -87 give 0. */
+static inline float exp_neg(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    /* round to nearest by the 1.5*2^23 trick (no libm call, vectorises) */
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - k * 0.693145751953125f - k * 1.42860682030941723212e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    union { float f; int32_t i; } u;
+    u.i = (int32_t)(k + 127.0f) << 23;
+    return p * u.f;
+}
+
+/* Phi(x) = 0.5 (1 + erf(x/sqrt2)) with erf from Abramowitz & Stegun 7.1.26
+ * (|error| <= 1.5e-7 absolute), t = 1/(1 + p|z|):
+ *   erf(|z|) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-z^2).
+ * Also returns phi(x) = exp(-x^2/2)/sqrt(2 pi) through *pdf. */
+static inline float phi_cdf(float x, float *pdf)
+{
+    float z = x * SS_SQRT1_2, az = __builtin_fabsf(z);
+    float e = exp_neg(-z * z);
+    float t = 1.0f / (1.0f + 0.3275911f * az);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float erfa = 1.0f - poly * e;
+    float erfz = z < 0 ? -erfa : erfa;
+    *pdf = SS_INV_SQRT_2PI * e;
+    return 0.5f * (1.0f + erfz);
+}
+
 void ss_gelu_forward(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * SS_SQRT1_2));
+        float pdf, x = inp[i];
+        out[i] = x * phi_cdf(x, &pdf);
     }
 }
 
 void ss_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * SS_SQRT1_2));
-        float pdf = SS_INV_SQRT_2PI * expf(-0.5f * x * x);
+        float pdf, x = inp[i];
+        float cdf = phi_cdf(x, &pdf);
         dinp[i] = dout[i] * (cdf + x * pdf);
     }
+}
+
+void ss_gelu_forward_ref(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = (float)(0.5 * inp[i] * (1.0 + erf(inp[i] / sqrt(2.0))));
 }
 
 static void softmax_row(float *p, int K)

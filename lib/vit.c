@@ -311,6 +311,7 @@ int ss_vit_load(const ss_vit *m, const ss_record *r, const char *prefix, float *
     for (int i = 0; i < m->ntensors; i++) {
         const ss_vit_tensor *t = &m->tab[i];
         snprintf(nm, sizeof nm, "%s%s", prefix ? prefix : "", t->name);
+        if (!t->backbone && allow_missing_head == 2) continue;
         if (!ss_record_find(r, nm)) {
             if (!t->backbone && allow_missing_head) continue;
             return ss_fail(e, "%s: missing", nm);

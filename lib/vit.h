@@ -117,8 +117,8 @@ void ss_vit_w_free(ss_vit_w *w);
 int ss_vit_find(const ss_vit *m, const char *name);
 
 /* Copies tensors `prefix`+name from r into buf (layout of m). With
- * allow_missing_head, a record without head.* (a DINO backbone) leaves the
- * head untouched; any other missing tensor or wrong shape is an error:
+ * allow_missing_head = 1, a record without head.* (a DINO backbone) leaves the
+ * head untouched; with 2 the record's head is ignored (linear probing); any other missing tensor or wrong shape is an error:
  * "blocks.0.attn.qkv.weight: shape 576x192, expected 288x96". Position
  * embeddings of another grid are refused (they are interpolated at run time
  * for other INPUT sizes, not at load). */
