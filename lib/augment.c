@@ -193,7 +193,7 @@ static void rrc_box(ss_rng *r, int H, int W, const float scale[2], const float r
     for (int attempt = 0; attempt < 10; attempt++) {
         double ta = area * (scale[0] + (scale[1] - scale[0]) * ss_rng_uniform_d(r));
         double ar = exp(lr0 + (lr1 - lr0) * ss_rng_uniform_d(r));
-        int w = (int)lround(sqrt(ta * ar)), h = (int)lround(sqrt(ta / ar));
+        int w = (int)nearbyint(sqrt(ta * ar)), h = (int)nearbyint(sqrt(ta / ar));
         if (w > 0 && w <= W && h > 0 && h <= H) {
             *by = (int)ss_rng_below(r, (uint32_t)(H - h + 1));
             *bx = (int)ss_rng_below(r, (uint32_t)(W - w + 1));
@@ -204,8 +204,8 @@ static void rrc_box(ss_rng *r, int H, int W, const float scale[2], const float r
     /* Fallback: central crop clamped to the ratio range. */
     double in_ratio = (double)W / H;
     int w, h;
-    if (in_ratio < ratio[0]) w = W, h = (int)lround(w / ratio[0]);
-    else if (in_ratio > ratio[1]) h = H, w = (int)lround(h * ratio[1]);
+    if (in_ratio < ratio[0]) w = W, h = (int)nearbyint(w / ratio[0]);
+    else if (in_ratio > ratio[1]) h = H, w = (int)nearbyint(h * ratio[1]);
     else w = W, h = H;
     if (h < 1) h = 1;
     if (w < 1) w = 1;
@@ -244,7 +244,7 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
         else rw = size, rh = (int)((double)size * H / W);
         if (rh < t->oh) rh = t->oh;
         if (rw < t->ow) rw = t->ow;
-        int top = (int)lround((rh - t->oh) / 2.0), left = (int)lround((rw - t->ow) / 2.0);
+        int top = (int)nearbyint((rh - t->oh) / 2.0), left = (int)nearbyint((rw - t->ow) / 2.0);
         double sy = (double)H / rh, sx = (double)W / rw;
         if (ss_resample(src, left * sx, top * sy, t->ow * sx, t->oh * sy, t->interp, &f, e)) goto done;
     } else if (t->geom == G_PADCROP) {
@@ -313,7 +313,7 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
         for (int attempt = 0; attempt < 10; attempt++) {
             double ta = area * unif(&r, 0.02f, 1.0f / 3.0f);
             double ar = exp(unif(&r, logf(0.3f), logf(1.0f / 0.3f)));
-            int h = (int)lround(sqrt(ta * ar)), w = (int)lround(sqrt(ta / ar));
+            int h = (int)nearbyint(sqrt(ta * ar)), w = (int)nearbyint(sqrt(ta / ar));
             if (w < t->ow && h < t->oh) {
                 int top = (int)ss_rng_below(&r, (uint32_t)(t->oh - h + 1));
                 int left = (int)ss_rng_below(&r, (uint32_t)(t->ow - w + 1));
