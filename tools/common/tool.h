@@ -6,7 +6,7 @@
  *   2  usage error (unknown option, bad value, missing argument)
  * --help prints the usage to stdout and exits 0.
  *
- * This is the only place outside tools/*.c that prints; lib/ never does.
+ * This is the only place outside the tool sources that prints; lib/ never does.
  */
 #ifndef SS_TOOL_H
 #define SS_TOOL_H
