@@ -1,0 +1,351 @@
+/* vit-fwd — run a ViT checkpoint over a dataset or an image stream; write
+ * logits (and on request features and attention) as a tensor stream; report
+ * top-1/top-5 when labels are known. See vit-fwd(1).
+ *
+ * Not here: training (distill-step), head importance (head-rank).
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "md5.h"
+#include "safetensors.h"
+#include "stream.h"
+#include "tool.h"
+#include "train.h"
+#include "vit.h"
+
+#define PRODUCER "vit-fwd 0.1"
+
+typedef struct opts {
+    const char *model, *data, *out, *report, *attn, *zero, *preset;
+    int batch, threads, features, block_cls, eval_only, img, heads, level;
+} opts;
+
+static void usage(void)
+{
+    printf(
+        "Usage: vit-fwd --model CKPT [--data SPEC] [OPTIONS]\n"
+        "Run a ViT over images and write, per batch, one record of a tensor stream:\n"
+        "  logits [n,classes], index I64 [n] (dataset index), label I64 [n] (-1 unknown)\n"
+        "  and on request features [n,D] (class token after the final norm),\n"
+        "  block_cls [n,depth,D] (class token after each block, before the norm),\n"
+        "  attn.<l> [n,heads,N,N] (attention probabilities of block l, chosen heads).\n"
+        "With labels, top-1/top-5 go to stderr and as a TSV table (data, n, top1, top5)\n"
+        "to stdout when the stream goes to a file, or to --report FILE.\n"
+        "\n"
+        "  --model CKPT        safetensors checkpoint (timm names; ssta metadata or --preset)\n"
+        "  --data SPEC         dataset (default stream:- = image records on stdin)\n"
+        "  -o, --out FILE      output stream (default -, stdout; refused on a terminal)\n"
+        "  --eval-only         no stream, only the accuracy\n"
+        "  --features          add features\n"
+        "  --block-cls         add block_cls\n"
+        "  --attn SEL          add attention: blocks[:heads], e.g. 9,10,11 or 11:0,2 or all\n"
+        "  --zero-heads L:H,.. switch heads off (their attention output set to 0)\n"
+        "  --img N             input side (position embedding interpolated; default the model's)\n"
+        "  --preset NAME, --heads N  architecture for a checkpoint without ssta metadata\n"
+        "  --batch N [128]  --threads N [2]  --level N (zstd level, 0 = none) [3]\n"
+        "  -h, --help\n"
+        "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
+}
+
+enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL };
+
+static void parse(int argc, char **argv, opts *o)
+{
+    static const struct option lo[] = {
+        {"model", 1, 0, O_MODEL}, {"data", 1, 0, O_DATA}, {"out", 1, 0, 'o'}, {"report", 1, 0, O_REPORT},
+        {"attn", 1, 0, O_ATTN}, {"zero-heads", 1, 0, O_ZERO}, {"preset", 1, 0, O_PRESET},
+        {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"features", 0, 0, O_FEAT},
+        {"block-cls", 0, 0, O_BCLS}, {"eval-only", 0, 0, O_EVAL}, {"img", 1, 0, O_IMG},
+        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->batch = 128; o->threads = 2; o->out = "-"; o->data = "stream:-"; o->level = 3;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(); exit(0);
+        case 'o': o->out = optarg; break;
+        case O_MODEL: o->model = optarg; break;
+        case O_DATA: o->data = optarg; break;
+        case O_REPORT: o->report = optarg; break;
+        case O_ATTN: o->attn = optarg; break;
+        case O_ZERO: o->zero = optarg; break;
+        case O_PRESET: o->preset = optarg; break;
+        case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
+        case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, 64); break;
+        case O_FEAT: o->features = 1; break;
+        case O_BCLS: o->block_cls = 1; break;
+        case O_EVAL: o->eval_only = 1; break;
+        case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
+        case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
+        case O_LEVEL: o->level = (int)tool_parse_long("--level", optarg, 0, 19); break;
+        default: tool_usage_error("unknown option");
+        }
+    }
+    if (optind < argc) tool_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o->model) tool_usage_error("--model CKPT is required");
+}
+
+/* "all" | list of blocks, optional ":" list of heads. */
+static void parse_sel(const char *s, int L, int NH, uint8_t *blk, uint8_t *hd)
+{
+    const char *colon = strchr(s, ':');
+    size_t lb = colon ? (size_t)(colon - s) : strlen(s);
+    if (lb == 3 && !strncmp(s, "all", 3)) memset(blk, 1, (size_t)L);
+    else {
+        const char *p = s;
+        while (p < s + lb) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 0 || v >= L) tool_usage_error("--attn: bad block in '%s' (0..%d)", s, L - 1);
+            blk[v] = 1;
+            p = end;
+            if (p < s + lb && *p == ',') p++;
+            else if (p < s + lb) tool_usage_error("--attn: bad list '%s'", s);
+        }
+    }
+    if (!colon || !strcmp(colon + 1, "all")) {
+        memset(hd, 1, (size_t)NH);
+        return;
+    }
+    const char *p = colon + 1;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= NH) tool_usage_error("--attn: bad head in '%s' (0..%d)", s, NH - 1);
+        hd[v] = 1;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) tool_usage_error("--attn: bad list '%s'", s);
+    }
+}
+
+typedef struct worker {
+    const ss_vit *m;
+    ss_vit_acts a;
+    const float *x;
+    int lo, hi;
+} worker;
+
+static void *run_worker(void *arg)
+{
+    worker *w = arg;
+    if (w->hi > w->lo) {
+        size_t in1 = (size_t)w->m->cfg.in_chans * w->a.hin * w->a.win;
+        ss_vit_forward(w->m, w->m->params, &w->a, w->x + (size_t)w->lo * in1, w->hi - w->lo, NULL);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    tool_init("vit-fwd");
+    opts o;
+    parse(argc, argv, &o);
+    ss_err e;
+    ss_record ck;
+    ss_record_init(&ck);
+    if (ss_st_load(o.model, &ck, &e)) tool_die_err(&e);
+    ss_vit_cfg c;
+    memset(&c, 0, sizeof c);
+    if (o.preset && ss_vit_preset(o.preset, &c, &e)) tool_usage_error("--preset: %s", e.msg);
+    if (o.heads) c.num_heads = o.heads;
+    if (ss_vit_cfg_from_record(&ck, &c, &e)) tool_die("%s: %s", o.model, e.msg);
+    ss_vit m;
+    if (ss_vit_new(&m, &c, &e) || ss_vit_load(&m, &ck, "", m.params, 1, &e)) tool_die("%s: %s", o.model, e.msg);
+    int L = c.depth, NH = c.num_heads, K = c.num_classes, D = c.embed_dim;
+    if (K <= 0 && !o.features && !o.block_cls && !o.attn)
+        tool_usage_error("%s has no classification head: ask for --features, --block-cls or --attn", o.model);
+    uint8_t *selb = calloc((size_t)L, 1), *selh = calloc((size_t)NH, 1);
+    if (!selb || !selh) tool_die("out of memory");
+    if (o.attn) parse_sel(o.attn, L, NH, selb, selh);
+    int nsh = 0;
+    for (int h = 0; h < NH; h++) nsh += selh[h];
+    if (o.zero) {
+        const char *p = o.zero;
+        while (*p) {
+            char *end;
+            long l = strtol(p, &end, 10);
+            if (end == p || *end != ':' || l < 0 || l >= L) tool_usage_error("--zero-heads: bad item in '%s' (L:H)", o.zero);
+            p = end + 1;
+            long h = strtol(p, &end, 10);
+            if (end == p || h < 0 || h >= NH) tool_usage_error("--zero-heads: bad head in '%s' (0..%d)", o.zero, NH - 1);
+            m.head_off[l * NH + h] = 1;
+            p = end;
+            if (*p == ',') p++;
+            else if (*p) tool_usage_error("--zero-heads: bad list '%s'", o.zero);
+        }
+    }
+    /* model checksum: md5 of the parameters as loaded */
+    ss_md5 md;
+    uint8_t dig[16];
+    char hex[33];
+    ss_md5_init(&md);
+    ss_md5_update(&md, m.params, m.nparams * sizeof(float));
+    ss_md5_final(&md, dig);
+    ss_md5_hex(dig, hex);
+
+    ss_dataset *d = ss_dataset_open(o.data, &e);
+    if (!d) tool_die("--data: %s", e.msg);
+    int side = o.img ? o.img : c.img_size;
+    float mean[3], stdv[3];
+    ss_dataset_norm(d, mean, stdv);
+    const char *mm = ss_record_meta(&ck, "ssta.mean"), *ms = ss_record_meta(&ck, "ssta.std");
+    if (mm && ms) {
+        int n1 = sscanf(mm, "%f,%f,%f", &mean[0], &mean[1], &mean[2]);
+        int n2 = sscanf(ms, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]);
+        if (n1 != n2 || (n1 != 1 && n1 != 3)) tool_die("%s: bad ssta.mean/ssta.std metadata", o.model);
+        if (n1 == 1) for (int i = 1; i < 3; i++) mean[i] = mean[0], stdv[i] = stdv[0];
+    }
+    ss_transform *tf = ss_transform_new("eval", side, side, c.in_chans, mean, stdv, &e);
+    if (!tf) tool_die_err(&e);
+
+    ss_blas_single_thread();
+    int W = o.threads, per = (o.batch + W - 1) / W;
+    worker *wk = calloc((size_t)W, sizeof *wk);
+    if (!wk) tool_die("out of memory");
+    for (int w = 0; w < W; w++) {
+        wk[w].m = &m;
+        if (ss_vit_acts_new(&wk[w].a, &m, per, side, side, 0, &e)) tool_die_err(&e);
+    }
+    int N = wk[0].a.N;
+    size_t in1 = (size_t)c.in_chans * side * side, nx;
+    if (ss_mul_size(in1, (size_t)o.batch, &nx)) tool_die("batch too large");
+    float *x = malloc(nx * sizeof(float));
+    int64_t *idx = malloc(sizeof(int64_t) * o.batch), *lab = malloc(sizeof(int64_t) * o.batch);
+    if (!x || !idx || !lab) tool_die("out of memory");
+
+    ss_swriter *out = NULL;
+    if (!o.eval_only) {
+        tool_refuse_tty_stdout(o.out);
+        ss_record h;
+        ss_record_init(&h);
+        const char *kind = o.attn ? "attn" : (o.features || o.block_cls) ? "features" : "logits";
+        if (ss_stream_header(&h, kind, PRODUCER, &e) || ss_record_set_meta(&h, "ssta.model", o.model, &e) ||
+            ss_record_set_meta(&h, "ssta.model_md5", hex, &e) ||
+            ss_record_set_meta(&h, "ssta.data", ss_dataset_spec(d), &e) ||
+            ss_record_set_metaf(&h, &e, "ssta.img", "%d", side) ||
+            ss_record_set_metaf(&h, &e, "ssta.tokens", "%d", N) ||
+            ss_record_set_meta(&h, "ssta.attn", o.attn ? o.attn : "", &e) ||
+            ss_record_set_meta(&h, "ssta.zero_heads", o.zero ? o.zero : "", &e) || ss_vit_cfg_to_meta(&c, &h, &e))
+            tool_die_err(&e);
+        out = ss_swriter_open(o.out, o.level == 0 ? 0 : o.level, &e);
+        if (!out || ss_swriter_put(out, &h, &e)) tool_die_err(&e);
+        ss_record_free(&h);
+    }
+
+    size_t n = ss_dataset_len(d), done = 0;
+    long top1 = 0, top5 = 0, labelled = 0;
+    double t0 = tool_now();
+    for (size_t pos = 0; pos < n; pos += (size_t)o.batch) {
+        int B = (int)(n - pos < (size_t)o.batch ? n - pos : (size_t)o.batch);
+        for (int j = 0; j < B; j++) {
+            ss_image im = {0};
+            int label;
+            if (ss_dataset_get(d, pos + j, &im, &label, &e)) tool_die("%s: sample %zu: %s", ss_dataset_spec(d), pos + j, e.msg);
+            if (ss_transform_apply(tf, &im, 0, 0, pos + j, x + j * in1, &e)) tool_die("%s: sample %zu: %s", ss_dataset_spec(d), pos + j, e.msg);
+            ss_image_free(&im);
+            idx[j] = (int64_t)(pos + j);
+            lab[j] = label;
+        }
+        pthread_t th[64];
+        int started[64] = {0};
+        for (int w = 0; w < W; w++) {
+            wk[w].x = x;
+            wk[w].lo = (int)((long)w * B / W);
+            wk[w].hi = (int)((long)(w + 1) * B / W);
+            if (w) started[w] = pthread_create(&th[w], NULL, run_worker, &wk[w]) == 0;
+        }
+        run_worker(&wk[0]);
+        for (int w = 1; w < W; w++) {
+            if (started[w]) pthread_join(th[w], NULL);
+            else run_worker(&wk[w]);
+        }
+        /* accuracy */
+        for (int w = 0; w < W && K > 0; w++)
+            for (int b = 0; b < wk[w].hi - wk[w].lo; b++) {
+                int64_t yb = lab[wk[w].lo + b];
+                if (yb < 0 || yb >= K) continue;
+                const float *lg = wk[w].a.logits + (size_t)b * K;
+                int rank = 0;
+                for (int k = 0; k < K; k++) rank += lg[k] > lg[yb];
+                labelled++;
+                top1 += rank == 0;
+                top5 += rank < 5;
+            }
+        if (out) {
+            ss_record r;
+            ss_record_init(&r);
+            int64_t s1[1] = {B}, s2[2] = {B, K}, sf[2] = {B, D}, sb[3] = {B, L, D}, sa[4] = {B, nsh, N, N};
+            ss_tensor *tl = NULL, *tfe = NULL, *tb = NULL;
+            if ((K > 0 && !(tl = ss_record_add(&r, "logits", SS_F32, 2, s2, NULL, &e))) ||
+                !ss_record_add(&r, "index", SS_I64, 1, s1, idx, &e) || !ss_record_add(&r, "label", SS_I64, 1, s1, lab, &e) ||
+                (o.features && !(tfe = ss_record_add(&r, "features", SS_F32, 2, sf, NULL, &e))) ||
+                (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
+                tool_die_err(&e);
+            for (int w = 0; w < W; w++) {
+                ss_vit_acts *a = &wk[w].a;
+                int lo = wk[w].lo, nb = wk[w].hi - wk[w].lo;
+                if (tl) memcpy((float *)tl->data + (size_t)lo * K, a->logits, sizeof(float) * nb * K);
+                if (tfe)   /* k = head_blocks: the last block's normed cls is the last slice */
+                    for (int b = 0; b < nb; b++)
+                        memcpy((float *)tfe->data + (size_t)(lo + b) * D,
+                               a->feat + ((size_t)b * c.head_blocks + c.head_blocks - 1) * D, sizeof(float) * D);
+                if (tb)
+                    for (int b = 0; b < nb; b++)
+                        for (int l = 0; l < L; l++)
+                            memcpy((float *)tb->data + ((size_t)(lo + b) * L + l) * D,
+                                   a->x2[l] + (size_t)b * N * D, sizeof(float) * D);
+            }
+            for (int l = 0; l < L; l++) {
+                if (!selb[l]) continue;
+                char nm[32];
+                snprintf(nm, sizeof nm, "attn.%d", l);
+                ss_tensor *ta = ss_record_add(&r, nm, SS_F32, 4, sa, NULL, &e);
+                if (!ta) tool_die_err(&e);
+                for (int w = 0; w < W; w++) {
+                    ss_vit_acts *a = &wk[w].a;
+                    for (int b = 0; b < wk[w].hi - wk[w].lo; b++) {
+                        int j = 0;
+                        for (int h = 0; h < NH; h++) {
+                            if (!selh[h]) continue;
+                            memcpy((float *)ta->data + (((size_t)(wk[w].lo + b) * nsh + j) * N * N),
+                                   a->att[l] + ((size_t)b * NH + h) * N * N, sizeof(float) * N * N);
+                            j++;
+                        }
+                    }
+                }
+            }
+            if (ss_swriter_put(out, &r, &e)) tool_die_err(&e);
+            ss_record_free(&r);
+        }
+        done += (size_t)B;
+        tool_progress("%zu/%zu images  %.0f img/s", done, n, done / (tool_now() - t0));
+    }
+    tool_progress_end();
+    if (out && ss_swriter_close(out, &e)) tool_die_err(&e);
+    if (labelled > 0) {
+        double a1 = 100.0 * top1 / labelled, a5 = 100.0 * top5 / labelled;
+        tool_warn("%s: top-1 %.2f%%  top-5 %.2f%%  (%ld labelled images, %.0f img/s)", ss_dataset_spec(d), a1, a5,
+                  labelled, done / (tool_now() - t0));
+        FILE *f = NULL;
+        if (o.report) f = fopen(o.report, "w");
+        else if (o.eval_only || strcmp(o.out, "-")) f = stdout;
+        if (o.report && !f) tool_die("%s: cannot write", o.report);
+        if (f) {
+            fprintf(f, "data\tn\ttop1\ttop5\n%s\t%ld\t%.4f\t%.4f\n", ss_dataset_spec(d), labelled, a1 / 100, a5 / 100);
+            if (f != stdout && fclose(f)) tool_die("%s: write error", o.report);
+        }
+    }
+    for (int w = 0; w < W; w++) ss_vit_acts_free(&wk[w].a);
+    free(wk); free(x); free(idx); free(lab); free(selb); free(selh);
+    ss_transform_free(tf);
+    ss_dataset_close(d);
+    ss_vit_free(&m);
+    ss_record_free(&ck);
+    return 0;
+}
