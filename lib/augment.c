@@ -230,9 +230,14 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
         }
         src = &conv;
     }
-    ss_fimage f = {0};
+    /* Working images live in per-thread scratch (slots 3, 4; image.c uses
+     * 0..2 inside ss_resample). */
     int rc = -1;
-    if (ss_fimage_alloc(&f, t->oh, t->ow, t->c, e)) goto done;
+    ss_fimage f = {t->oh, t->ow, t->c, ss_scratch(3, sizeof(float) * (size_t)t->oh * t->ow * t->c)};
+    if (!f.p) {
+        ss_fail(e, "out of memory for a %dx%d view", t->oh, t->ow);
+        goto done;
+    }
     const int H = src->h, W = src->w;
     if (t->geom == G_EVAL) {
         /* torchvision Resize(int(out/crop)) of the shorter side, then
@@ -254,12 +259,12 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
             ss_crop_pad(src, top, left, &f);
         } else {
             /* Resize the whole image to the output size first. */
-            ss_fimage g = {0};
-            if (ss_fimage_alloc(&g, t->oh, t->ow, t->c, e)) goto done;
-            if (ss_resample(src, 0, 0, W, H, t->interp, &g, e)) {
-                ss_fimage_free(&g);
+            ss_fimage g = {t->oh, t->ow, t->c, ss_scratch(4, sizeof(float) * (size_t)t->oh * t->ow * t->c)};
+            if (!g.p) {
+                ss_fail(e, "out of memory");
                 goto done;
             }
+            if (ss_resample(src, 0, 0, W, H, t->interp, &g, e)) goto done;
             for (int y = 0; y < t->oh; y++)
                 for (int x = 0; x < t->ow; x++)
                     for (int c = 0; c < t->c; c++) {
@@ -269,7 +274,6 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
                                 ? 0.0f
                                 : g.p[((size_t)sy * t->ow + sx) * t->c + c];
                     }
-            ss_fimage_free(&g);
         }
     } else {
         int bx, by, bw, bh;
@@ -327,7 +331,6 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
     }
     rc = 0;
 done:
-    ss_fimage_free(&f);
     ss_image_free(&conv);
     return rc;
 }

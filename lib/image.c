@@ -8,6 +8,7 @@
 #include "image.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,46 @@ void ss_fimage_free(ss_fimage *im)
     free(im->p);
     im->p = NULL;
     im->h = im->w = im->c = 0;
+}
+
+/* ---------------------------------------------------------------- scratch */
+
+typedef struct scratch_set {
+    void *p[SS_SCRATCH_SLOTS];
+    size_t n[SS_SCRATCH_SLOTS];
+} scratch_set;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *v)
+{
+    scratch_set *s = v;
+    for (int k = 0; k < SS_SCRATCH_SLOTS; k++) free(s->p[k]);
+    free(s);
+}
+
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_destroy); }
+
+void *ss_scratch(int slot, size_t bytes)
+{
+    if (slot < 0 || slot >= SS_SCRATCH_SLOTS) return NULL;
+    pthread_once(&scratch_once, scratch_init);
+    scratch_set *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s))) return NULL;
+        if (pthread_setspecific(scratch_key, s)) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->n[slot] < bytes) {
+        size_t want = bytes + bytes / 4 + 64;
+        void *q = realloc(s->p[slot], want);
+        if (!q) return NULL;
+        s->p[slot] = q, s->n[slot] = want;
+    }
+    return s->p[slot];
 }
 
 int ss_image_to_channels(ss_image *im, int c, ss_err *e)
@@ -413,23 +454,24 @@ typedef struct axis_coeffs {
     int ksize;
 } axis_coeffs;
 
-static int axis_coeffs_make(axis_coeffs *ac, int in_size, double in0, double in_len, int out_size,
-                            int interp, ss_err *e)
+static int axis_coeffs_make(axis_coeffs *ac, int slot, int in_size, double in0, double in_len,
+                            int out_size, int interp, ss_err *e)
 {
     double support = interp == SS_INTERP_BICUBIC ? 2.0 : 1.0;
     double (*f)(double) = interp == SS_INTERP_BICUBIC ? filt_bicubic : filt_bilinear;
     double scale = in_len / out_size;
     double fscale = scale < 1.0 ? 1.0 : scale;
     support *= fscale;
+    if (support > 1e6) return ss_fail(e, "resample: scale factor %g too large", scale);
     int ksize = (int)ceil(support) * 2 + 1;
     ac->ksize = ksize;
-    ac->lo = malloc(sizeof(int) * (size_t)out_size);
-    ac->cnt = malloc(sizeof(int) * (size_t)out_size);
-    ac->w = malloc(sizeof(float) * (size_t)out_size * ksize);
-    if (!ac->lo || !ac->cnt || !ac->w) {
-        free(ac->lo), free(ac->cnt), free(ac->w);
-        return ss_fail(e, "out of memory for resampling coefficients");
-    }
+    /* One scratch block: lo[out] cnt[out] w[out*ksize]. */
+    size_t bytes = sizeof(int) * 2 * (size_t)out_size + sizeof(float) * (size_t)out_size * ksize;
+    char *blk = ss_scratch(slot, bytes);
+    if (!blk) return ss_fail(e, "out of memory for resampling coefficients");
+    ac->lo = (int *)blk;
+    ac->cnt = ac->lo + out_size;
+    ac->w = (float *)(ac->cnt + out_size);
     double ss = 1.0 / fscale;
     for (int k = 0; k < out_size; k++) {
         double center = in0 + (k + 0.5) * scale;
@@ -461,23 +503,16 @@ static int axis_coeffs_make(axis_coeffs *ac, int in_size, double in0, double in_
     return 0;
 }
 
-static void axis_coeffs_free(axis_coeffs *ac)
-{
-    free(ac->lo), free(ac->cnt), free(ac->w);
-}
-
 int ss_resample(const ss_image *src, double x0, double y0, double bw, double bh,
                 int interp, ss_fimage *out, ss_err *e)
 {
     // src (H,W,C) uint8, out (OH,OW,C) float in [0,1]
+    // out[y][x][c] = sum_i wy[y][i] * clamp(sum_j wx[x][j] * src[ylo+i][xlo+j][c] / 255)
     if (out->c != src->c) return ss_fail(e, "resample: %d channels into %d", src->c, out->c);
     if (!(bw > 0) || !(bh > 0)) return ss_fail(e, "resample: empty box %gx%g", bw, bh);
     axis_coeffs cx, cy;
-    if (axis_coeffs_make(&cx, src->w, x0, bw, out->w, interp, e)) return -1;
-    if (axis_coeffs_make(&cy, src->h, y0, bh, out->h, interp, e)) {
-        axis_coeffs_free(&cx);
-        return -1;
-    }
+    if (axis_coeffs_make(&cx, 0, src->w, x0, bw, out->w, interp, e)) return -1;
+    if (axis_coeffs_make(&cy, 1, src->h, y0, bh, out->h, interp, e)) return -1;
     /* Horizontal pass over the source rows the vertical pass reads. */
     int rlo = src->h, rhi = 0;
     for (int k = 0; k < out->h; k++) {
@@ -485,42 +520,53 @@ int ss_resample(const ss_image *src, double x0, double y0, double bw, double bh,
         if (cy.lo[k] + cy.cnt[k] > rhi) rhi = cy.lo[k] + cy.cnt[k];
     }
     const int C = src->c, OW = out->w;
+    const size_t rowf = (size_t)OW * C;
     int nrows = rhi - rlo;
-    float *tmp = malloc(sizeof(float) * (size_t)nrows * OW * C);
-    if (!tmp) {
-        axis_coeffs_free(&cx), axis_coeffs_free(&cy);
-        return ss_fail(e, "out of memory resampling");
-    }
+    float *tmp = ss_scratch(2, sizeof(float) * (size_t)nrows * rowf);
+    if (!tmp) return ss_fail(e, "out of memory resampling");
     const float inv255 = 1.0f / 255.0f;
     for (int r = 0; r < nrows; r++) {
         const uint8_t *srow = src->pix + (size_t)(r + rlo) * src->w * C;
-        float *trow = tmp + (size_t)r * OW * C;
-        for (int k = 0; k < OW; k++) {
-            const float *w = cx.w + (size_t)k * cx.ksize;
-            const uint8_t *s = srow + (size_t)cx.lo[k] * C;
-            int n = cx.cnt[k];
-            for (int c = 0; c < C; c++) {
-                float acc = 0.0f;
-                for (int j = 0; j < n; j++) acc += w[j] * s[j * C + c];
+        float *trow = tmp + (size_t)r * rowf;
+        if (C == 3) {
+            for (int k = 0; k < OW; k++) {
+                const float *w = cx.w + (size_t)k * cx.ksize;
+                const uint8_t *s = srow + (size_t)cx.lo[k] * 3;
+                float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f;
+                for (int j = 0, n = cx.cnt[k]; j < n; j++) {
+                    a0 += w[j] * s[3 * j], a1 += w[j] * s[3 * j + 1], a2 += w[j] * s[3 * j + 2];
+                }
                 /* Clamped between passes, as Pillow's 8-bit path does. */
-                trow[k * C + c] = clamp01(acc * inv255);
+                trow[3 * k] = clamp01(a0 * inv255);
+                trow[3 * k + 1] = clamp01(a1 * inv255);
+                trow[3 * k + 2] = clamp01(a2 * inv255);
+            }
+        } else {
+            for (int k = 0; k < OW; k++) {
+                const float *w = cx.w + (size_t)k * cx.ksize;
+                const uint8_t *s = srow + (size_t)cx.lo[k] * C;
+                int n = cx.cnt[k];
+                for (int c = 0; c < C; c++) {
+                    float acc = 0.0f;
+                    for (int j = 0; j < n; j++) acc += w[j] * s[j * C + c];
+                    trow[k * C + c] = clamp01(acc * inv255);
+                }
             }
         }
     }
-    /* Vertical pass. */
+    /* Vertical pass: taps outer, row inner (contiguous, vectorisable). */
     for (int k = 0; k < out->h; k++) {
         const float *w = cy.w + (size_t)k * cy.ksize;
         int n = cy.cnt[k];
-        const float *base = tmp + (size_t)(cy.lo[k] - rlo) * OW * C;
-        float *orow = out->p + (size_t)k * OW * C;
-        for (int x = 0; x < OW * C; x++) {
-            float acc = 0.0f;
-            for (int j = 0; j < n; j++) acc += w[j] * base[(size_t)j * OW * C + x];
-            orow[x] = clamp01(acc);
+        const float *base = tmp + (size_t)(cy.lo[k] - rlo) * rowf;
+        float *orow = out->p + (size_t)k * rowf;
+        for (size_t x = 0; x < rowf; x++) orow[x] = 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float wj = w[j], *b = base + (size_t)j * rowf;
+            for (size_t x = 0; x < rowf; x++) orow[x] += wj * b[x];
         }
+        for (size_t x = 0; x < rowf; x++) orow[x] = clamp01(orow[x]);
     }
-    free(tmp);
-    axis_coeffs_free(&cx), axis_coeffs_free(&cy);
     return 0;
 }
 

@@ -48,6 +48,14 @@ void ss_fimage_free(ss_fimage *im);
  * luma (0.299, 0.587, 0.114), rounded, as Pillow's convert("L"). */
 int ss_image_to_channels(ss_image *im, int c, ss_err *e);
 
+/* Per-thread scratch memory for the pixel pipeline: returns a buffer of at
+ * least `bytes` bytes for `slot` (0..SS_SCRATCH_SLOTS-1) owned by the
+ * calling thread, reused across calls (contents not kept) and freed when
+ * the thread exits. Avoids a fresh large allocation (and its page faults)
+ * per view. NULL on allocation failure. */
+#define SS_SCRATCH_SLOTS 6
+void *ss_scratch(int slot, size_t bytes);
+
 /* ---- codecs ---- */
 enum ss_img_format { SS_IMG_UNKNOWN = 0, SS_IMG_JPEG = 1, SS_IMG_PNG = 2 };
 int ss_image_sniff(const uint8_t *buf, size_t len);   /* by magic bytes */

@@ -1,0 +1,39 @@
+#!/bin/sh
+# data_bench.sh — loader throughput figures for docs/data.md.
+#
+#   sh bench/data_bench.sh [BIN_DIR]     (default bin; after `make`)
+#
+# 1. 224x224 views of JPEGs (RandomResizedCrop + flip: preset "rrc"), with 1
+#    and 2 worker threads. The JPEGs are 256 synthetic 500x375 images
+#    (ImageNet's typical size), smooth colour fields plus noise, quality 90,
+#    made by Pillow (/usr/bin/python3, Debian python3-pil) in a temp folder
+#    with 4 class subfolders. Also the "deit" and "eval" presets.
+# 2. Fashion-MNIST training views (fmnist-light, 28x28, batch 128), 1 thread:
+#    ms per batch, to compare with the engine's step time.
+# Prints the TSV lines of `ssta-data bench`.
+set -eu
+BIN=${1:-bin}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+/usr/bin/python3 - "$T" <<'PY'
+import os, random, sys
+from PIL import Image, ImageFilter
+root = sys.argv[1]
+rng = random.Random(0)
+for k in range(4):
+    os.makedirs(f"{root}/jpeg/c{k}", exist_ok=True)
+    for j in range(64):
+        small = Image.new("RGB", (20, 15))
+        small.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(300)])
+        im = small.resize((500, 375), Image.BICUBIC)
+        noise = Image.effect_noise((500, 375), 24).convert("RGB")
+        im = Image.blend(im, noise, 0.25).filter(ImageFilter.DETAIL)
+        im.save(f"{root}/jpeg/c{k}/{j:03d}.jpg", quality=90)
+PY
+for p in rrc deit eval; do
+    for t in 1 2; do
+        "$BIN/ssta-data" bench -p $p -s 224 -t $t -b 64 -k 12 "folder:$T/jpeg" | sed 1d
+    done
+done | { printf 'preset\tsize\tthreads\tbatch\timages\tseconds\timg_per_s\timg_per_s_per_thread\tms_per_batch\n'; cat; }
+"$BIN/ssta-data" bench -p fmnist-light -s 28 -t 1 -b 128 -k 400 fashion-mnist:train | sed 1d
+"$BIN/ssta-data" bench -p fmnist-light -s 28 -t 2 -b 128 -k 400 fashion-mnist:train | sed 1d

@@ -1,0 +1,105 @@
+#!/bin/sh
+# data_ssta_data.sh — the ssta-data tool end to end on Fashion-MNIST:
+# info / classes / export (file and pipe) / stream: round trip / view / bench,
+# the missing-dataset message (spec dir= and SSTA_FASHION_MNIST_DIR), and
+# the exit status of usage and data errors.
+set -u
+SD="$SSTA_BIN/ssta-data"
+T=$(mktemp -d "${SSTA_BUILD:-/tmp}/ssta-data-cli.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+expect() {
+    want=$1; shift
+    "$@" >"$T/out" 2>"$T/err"
+    got=$?
+    [ "$got" -eq "$want" ] || { fail "exit $got, expected $want: $*"; sed 's/^/  err: /' "$T/err"; }
+}
+has() { grep -q -- "$2" "$1" || { fail "$1 lacks '$2'"; sed 's/^/  | /' "$1" | head -5; }; }
+
+expect 0 "$SD" --help
+has "$T/out" "Usage: ssta-data COMMAND"
+expect 0 "$SD" export --help
+has "$T/out" "Usage: ssta-data export"
+expect 2 "$SD"
+has "$T/err" "ssta-data: missing COMMAND"
+expect 2 "$SD" frobnicate x
+has "$T/err" "unknown command 'frobnicate'"
+expect 2 "$SD" info
+has "$T/err" "missing SPEC"
+expect 2 "$SD" info --bogus fashion-mnist:val
+
+# info: the fixed held-out split, 600 per class
+expect 0 "$SD" info fashion-mnist:val
+has "$T/out" "^samples	6000$"
+has "$T/out" "^per_class	600,600,600,600,600,600,600,600,600,600$"
+has "$T/out" "^mean	0.2860$"
+expect 0 "$SD" info "fashion-mnist:train,per-class=3,seed=4"
+has "$T/out" "^spec	fashion-mnist:train,per-class=3,seed=4$"
+has "$T/out" "^samples	30$"
+
+# classes, to stdout and atomically to a file
+expect 0 "$SD" classes fashion-mnist:test
+[ "$(wc -l <"$T/out")" -eq 10 ] || fail "classes: not 10 lines"
+[ "$(sed -n 10p "$T/out")" = "Ankle boot" ] || fail "class 9 is not 'Ankle boot'"
+expect 0 "$SD" classes -o "$T/classes.txt" fashion-mnist:test
+cmp -s "$T/out" "$T/classes.txt" && fail "classes -o also wrote stdout"
+[ "$(wc -l <"$T/classes.txt")" -eq 10 ] || fail "classes -o: not 10 lines"
+
+# export -> stream: source, from a file and from a pipe
+expect 0 "$SD" export -n 25 -o "$T/t.sts.zst" fashion-mnist:test
+[ -s "$T/t.sts.zst" ] || fail "export wrote nothing"
+ls "$T" | grep -q tmp && fail "export left a temporary file"
+expect 0 "$SD" info "stream:$T/t.sts.zst"
+has "$T/out" "^samples	25$"
+has "$T/out" "^classes	10$"
+has "$T/out" "^height	28$"
+"$SD" export -n 7 fashion-mnist:val | "$SD" info stream:- >"$T/out" 2>"$T/err" || fail "export | info stream:- failed"
+has "$T/out" "^samples	7$"
+# same pixels and labels through the stream: identical views
+expect 0 "$SD" export -u -o "$T/a.sts" fashion-mnist:test,n=20
+for i in 0 7 19; do
+    expect 0 "$SD" view -i $i -p fmnist-light -o "$T/d$i.png" fashion-mnist:test,n=20
+    cp "$T/err" "$T/err-d"
+    expect 0 "$SD" view -i $i -p fmnist-light -o "$T/s$i.png" "stream:$T/a.sts"
+    cmp -s "$T/d$i.png" "$T/s$i.png" || fail "sample $i differs through the stream"
+    [ "$(sed 's/.*(label//' "$T/err-d")" = "$(sed 's/.*(label//' "$T/err")" ] || fail "label of $i differs"
+done
+
+# view: a PNG of an augmented view, deterministic
+expect 0 "$SD" view -i 3 -p fmnist-light --seed 5 --epoch 2 -o "$T/v1.png" fashion-mnist:train
+expect 0 "$SD" view -i 3 -p fmnist-light --seed 5 --epoch 2 -o "$T/v2.png" fashion-mnist:train
+cmp -s "$T/v1.png" "$T/v2.png" || fail "view is not deterministic"
+[ "$(head -c 4 "$T/v1.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "view did not write a PNG"
+expect 2 "$SD" view -i 3 -p nonesuch -o "$T/v3.png" fashion-mnist:train
+has "$T/err" "unknown preset"
+expect 1 "$SD" view -i 999999 -o "$T/v3.png" fashion-mnist:val
+has "$T/err" "out of range"
+
+# bench: one TSV line after the header
+expect 0 "$SD" bench -p fmnist-light -s 28 -b 32 -k 3 fashion-mnist:val
+has "$T/out" "^preset	size	threads	batch	images"
+has "$T/out" "^fmnist-light	28	1	32	96	"
+
+# a missing data set names the file and the Debian package
+expect 1 "$SD" info "fashion-mnist:train,dir=$T/none"
+has "$T/err" "^ssta-data: fashion-mnist: $T/none/train-images-idx3-ubyte.gz: No such file"
+has "$T/err" "dataset-fashion-mnist"
+SSTA_FASHION_MNIST_DIR="$T/none" expect 1 "$SD" info fashion-mnist:test
+has "$T/err" "$T/none/t10k-images-idx3-ubyte.gz: No such file"
+# a damaged copy fails its MD5 check
+mkdir -p "$T/fm"
+for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    cp "${SSTA_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/$f.gz" "$T/fm/" 2>/dev/null ||
+        cp "/usr/share/datasets/fashion-mnist/$f.gz" "$T/fm/"
+done
+zcat "$T/fm/t10k-labels-idx1-ubyte.gz" >"$T/fm/t10k-labels-idx1-ubyte" && rm "$T/fm/t10k-labels-idx1-ubyte.gz"
+expect 0 "$SD" info "fashion-mnist:test,dir=$T/fm"
+printf '\001' | dd of="$T/fm/t10k-labels-idx1-ubyte" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect 1 "$SD" info "fashion-mnist:test,dir=$T/fm"
+has "$T/err" "t10k-labels-idx1-ubyte: MD5 of the decompressed IDX is"
+expect 1 "$SD" info "folder:$T/no-such-dir"
+has "$T/err" "No such file"
+
+[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "data_ssta_data: all passed"

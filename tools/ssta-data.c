@@ -1,0 +1,341 @@
+/* ssta-data — inspect data set specs, export them as image streams, look at
+ * augmented views, and measure the loader's throughput.
+ *
+ * A thin layer over lib/data.h: every subcommand opens one SPEC
+ * (ssta-data(5)), does its job, and reports errors as
+ * "ssta-data: <what>: <why>". Manual: ssta-data(1).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "stream.h"
+#include "tool.h"
+
+static const char usage_main[] =
+    "Usage: ssta-data COMMAND [OPTION...] SPEC\n"
+    "Inspect and export the data sets that every ssta tool reads (SPEC: see ssta-data(5),\n"
+    "e.g. fashion-mnist:train, cifar10:FILE.tar.gz:test, folder:DIR_OR_ARCHIVE).\n"
+    "\n"
+    "Commands:\n"
+    "  info SPEC                      canonical spec, size, classes, geometry (TSV)\n"
+    "  classes [-o FILE] SPEC         class names in label order, one a line\n"
+    "  export [-n N] [-l LEVEL|-u] [-o OUT] SPEC   the images as an image stream\n"
+    "  view -i INDEX [-p PRESET] [-s SIZE] [--seed S] [--epoch E] -o OUT.png SPEC\n"
+    "                                 one augmented view, de-normalised, as PNG\n"
+    "  bench [-p PRESET] [-s SIZE] [-t THREADS] [-b BATCH] [-k BATCHES] SPEC\n"
+    "                                 loader throughput (TSV on stdout)\n"
+    "\n"
+    "'ssta-data COMMAND --help' describes each command. Exit status: 0 success,\n"
+    "1 bad or unreadable data, 2 usage error.\n";
+
+static const char usage_info[] =
+    "Usage: ssta-data info SPEC\n"
+    "Prints 'key<TAB>value' lines: spec (canonical), samples, classes, height,\n"
+    "width, channels (0 where it varies between samples), mean, std (the data\n"
+    "set's customary normalisation, comma-separated), and per_class (the count of\n"
+    "each class, comma-separated, in label order).\n";
+
+static const char usage_classes[] =
+    "Usage: ssta-data classes [-o FILE] SPEC\n"
+    "Writes the class names in label order, one a line, to standard output or\n"
+    "atomically to FILE. Give FILE to other runs as ',classes=FILE' so that they\n"
+    "agree on the label of every class.\n";
+
+static const char usage_export[] =
+    "Usage: ssta-data export [-n N] [-l LEVEL | -u] [-o OUT] SPEC\n"
+    "Writes the data set as an image stream (sts(5), kind \"images\"): a header\n"
+    "record with ssta.classes and ssta.data, then one record per sample with\n"
+    "\"image\" U8 [H,W,C] and \"label\" I64. Read it back with the spec\n"
+    "stream:OUT (or stream:- from a pipe).\n"
+    "  -n, --count N      only the first N samples\n"
+    "  -l, --level LEVEL  zstd level 1..19 (default 3)\n"
+    "  -u, --uncompressed plain records\n"
+    "  -o, --output OUT   output file (default: standard output, never a terminal)\n";
+
+static const char usage_view[] =
+    "Usage: ssta-data view -i INDEX [-p PRESET] [-s SIZE] [--seed S] [--epoch E] -o OUT.png SPEC\n"
+    "Computes the view of sample INDEX in epoch E for seed S exactly as the\n"
+    "loader would, un-normalises it and writes it as a PNG.\n"
+    "  -p, --preset P   transform preset (default eval; see ssta-data(5))\n"
+    "  -s, --size N     view side in pixels (default: the data's height, else 224)\n";
+
+static const char usage_bench[] =
+    "Usage: ssta-data bench [-p PRESET] [-s SIZE] [-t THREADS] [-b BATCH] [-k BATCHES] SPEC\n"
+    "Runs the loader for BATCHES batches (default 20) of BATCH views (default 128)\n"
+    "with THREADS workers (default 1) and prints one TSV line (with a header):\n"
+    "  preset size threads batch images seconds img_per_s img_per_s_per_thread ms_per_batch\n"
+    "seconds counts from the start of the epoch to the last batch received, so it\n"
+    "includes decoding, augmentation and hand-over, but no model.\n"
+    "  --seed S         augmentation seed (default 0)\n";
+
+static ss_dataset *open_spec(const char *spec)
+{
+    ss_err e;
+    ss_dataset *d = ss_dataset_open(spec, &e);
+    if (!d) tool_die_err(&e);
+    return d;
+}
+
+static int want_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}
+
+static const char *one_spec(int argc, char **argv)
+{
+    if (optind != argc - 1) tool_usage_error(optind >= argc ? "missing SPEC" : "more than one SPEC");
+    return argv[optind];
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_info, stdout), 0;
+    optind = 1;
+    if (getopt(argc, argv, "") != -1) tool_usage_error("unknown option");
+    ss_dataset *d = open_spec(one_spec(argc, argv));
+    int h, w, c, K = ss_dataset_nclasses(d);
+    float mean[3], std[3];
+    ss_dataset_geometry(d, &h, &w, &c);
+    ss_dataset_norm(d, mean, std);
+    int nc = c ? c : 3;
+    printf("spec\t%s\nsamples\t%zu\nclasses\t%d\nheight\t%d\nwidth\t%d\nchannels\t%d\n",
+           ss_dataset_spec(d), ss_dataset_len(d), K, h, w, c);
+    printf("mean\t");
+    for (int k = 0; k < nc; k++) printf("%s%.4f", k ? "," : "", mean[k]);
+    printf("\nstd\t");
+    for (int k = 0; k < nc; k++) printf("%s%.4f", k ? "," : "", std[k]);
+    size_t *cnt = calloc((size_t)K, sizeof(size_t));
+    if (!cnt) tool_die("out of memory");
+    for (size_t i = 0; i < ss_dataset_len(d); i++) cnt[ss_dataset_label(d, i)]++;
+    printf("\nper_class\t");
+    for (int k = 0; k < K; k++) printf("%s%zu", k ? "," : "", cnt[k]);
+    printf("\n");
+    free(cnt);
+    ss_dataset_close(d);
+    return 0;
+}
+
+static int cmd_classes(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_classes, stdout), 0;
+    const char *out = NULL;
+    int opt;
+    static const struct option lo[] = {{"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+        if (opt == 'o') out = optarg;
+        else tool_usage_error("unknown option");
+    }
+    ss_dataset *d = open_spec(one_spec(argc, argv));
+    ss_err e;
+    if (out && strcmp(out, "-")) {
+        if (ss_dataset_write_classes(d, out, &e)) tool_die_err(&e);
+    } else {
+        for (int k = 0; k < ss_dataset_nclasses(d); k++) printf("%s\n", ss_dataset_class_name(d, k));
+    }
+    ss_dataset_close(d);
+    return 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_export, stdout), 0;
+    const char *out = "-";
+    long count = -1, level = 3;
+    int opt;
+    static const struct option lo[] = {{"count", required_argument, 0, 'n'},
+                                       {"level", required_argument, 0, 'l'},
+                                       {"uncompressed", no_argument, 0, 'u'},
+                                       {"output", required_argument, 0, 'o'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "n:l:uo:", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'n': count = tool_parse_long("--count", optarg, 0, 1L << 40); break;
+        case 'l': level = tool_parse_long("--level", optarg, 1, 19); break;
+        case 'u': level = 0; break;
+        case 'o': out = optarg; break;
+        default: tool_usage_error("unknown option");
+        }
+    }
+    const char *spec = one_spec(argc, argv);
+    tool_refuse_tty_stdout(out);
+    ss_dataset *d = open_spec(spec);
+    ss_err e;
+    ss_swriter *w = ss_swriter_open(out, (int)level, &e);
+    if (!w) tool_die_err(&e);
+    ss_record r;
+    ss_record_init(&r);
+    if (ss_imgstream_header(&r, "ssta-data export", d, &e) || ss_swriter_put(w, &r, &e)) {
+        ss_swriter_abort(w);
+        tool_die_err(&e);
+    }
+    ss_record_free(&r);
+    size_t n = ss_dataset_len(d);
+    if (count >= 0 && (size_t)count < n) n = (size_t)count;
+    for (size_t i = 0; i < n; i++) {
+        ss_image im;
+        int label;
+        if (ss_dataset_get(d, i, &im, &label, &e) || ss_imgstream_put(w, &im, label, &e)) {
+            ss_swriter_abort(w);
+            tool_die_err(&e);
+        }
+        ss_image_free(&im);
+        if (i % 1000 == 0) tool_progress("exported %zu/%zu", i, n);
+    }
+    tool_progress_end();
+    if (ss_swriter_close(w, &e)) tool_die_err(&e);
+    ss_dataset_close(d);
+    return 0;
+}
+
+static int cmd_view(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_view, stdout), 0;
+    const char *out = NULL, *preset = "eval";
+    long index = -1, size = 0;
+    uint64_t seed = 0;
+    long epoch = 0;
+    int opt;
+    static const struct option lo[] = {{"index", required_argument, 0, 'i'}, {"preset", required_argument, 0, 'p'},
+                                       {"size", required_argument, 0, 's'},  {"seed", required_argument, 0, 'S'},
+                                       {"epoch", required_argument, 0, 'E'}, {"output", required_argument, 0, 'o'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "i:p:s:o:", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'i': index = tool_parse_long("--index", optarg, 0, 1L << 40); break;
+        case 'p': preset = optarg; break;
+        case 's': size = tool_parse_long("--size", optarg, 1, 4096); break;
+        case 'S': seed = tool_parse_u64("--seed", optarg); break;
+        case 'E': epoch = tool_parse_long("--epoch", optarg, 0, 0xffffffffL); break;
+        case 'o': out = optarg; break;
+        default: tool_usage_error("unknown option");
+        }
+    }
+    if (index < 0) tool_usage_error("missing -i INDEX");
+    if (!out) tool_usage_error("missing -o OUT.png");
+    ss_dataset *d = open_spec(one_spec(argc, argv));
+    if ((size_t)index >= ss_dataset_len(d))
+        tool_die("%s: index %ld out of range (%zu samples)", ss_dataset_spec(d), index, ss_dataset_len(d));
+    int h, w, c;
+    ss_dataset_geometry(d, &h, &w, &c);
+    if (!size) size = h ? h : 224;
+    if (!c) c = 3;
+    float mean[3], std[3];
+    ss_dataset_norm(d, mean, std);
+    ss_err e;
+    ss_transform *t = ss_transform_new(preset, (int)size, (int)size, c, mean, std, &e);
+    if (!t) tool_usage_error("%s", e.msg);
+    ss_image im, o;
+    int label;
+    if (ss_dataset_get_ex(d, (size_t)index, ss_transform_min_side(t), c, &im, &label, &e)) tool_die_err(&e);
+    size_t per = (size_t)c * size * size;
+    float *v = malloc(sizeof(float) * per);
+    if (!v || ss_image_alloc(&o, (int)size, (int)size, c, &e)) tool_die("out of memory");
+    if (ss_transform_apply(t, &im, seed, (uint32_t)epoch, (uint64_t)index, v, &e)) tool_die_err(&e);
+    for (int k = 0; k < c; k++)
+        for (long p = 0; p < size * size; p++) {
+            float x = (v[k * size * size + p] * std[k] + mean[k]) * 255.0f + 0.5f;
+            o.pix[p * c + k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+        }
+    uint8_t *buf;
+    size_t len;
+    if (ss_png_encode(&o, &buf, &len, &e)) tool_die_err(&e);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) || rename(tmp, out)) {
+        remove(tmp);
+        tool_die("%s: cannot write", out);
+    }
+    fprintf(stderr, "ssta-data: %s: sample %ld (label %d, %s), %s\n", out, index, label,
+            ss_dataset_class_name(d, label), ss_transform_describe(t));
+    free(buf);
+    free(v);
+    ss_image_free(&im), ss_image_free(&o);
+    ss_transform_free(t);
+    ss_dataset_close(d);
+    return 0;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_bench, stdout), 0;
+    const char *preset = "rrc";
+    long size = 224, threads = 1, batch = 128, batches = 20;
+    uint64_t seed = 0;
+    int opt;
+    static const struct option lo[] = {{"preset", required_argument, 0, 'p'}, {"size", required_argument, 0, 's'},
+                                       {"threads", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
+                                       {"batches", required_argument, 0, 'k'}, {"seed", required_argument, 0, 'S'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "p:s:t:b:k:", lo, NULL)) != -1) {
+        switch (opt) {
+        case 'p': preset = optarg; break;
+        case 's': size = tool_parse_long("--size", optarg, 1, 4096); break;
+        case 't': threads = tool_parse_long("--threads", optarg, 1, 64); break;
+        case 'b': batch = tool_parse_long("--batch", optarg, 1, 65536); break;
+        case 'k': batches = tool_parse_long("--batches", optarg, 1, 1L << 30); break;
+        case 'S': seed = tool_parse_u64("--seed", optarg); break;
+        default: tool_usage_error("unknown option");
+        }
+    }
+    ss_dataset *d = open_spec(one_spec(argc, argv));
+    int h, w, c;
+    ss_dataset_geometry(d, &h, &w, &c);
+    if (!c) c = 3;
+    float mean[3], std[3];
+    ss_dataset_norm(d, mean, std);
+    ss_err e;
+    ss_transform *t = ss_transform_new(preset, (int)size, (int)size, c, mean, std, &e);
+    if (!t) tool_usage_error("%s", e.msg);
+    ss_loader_cfg cfg = {.batch = (int)batch, .seed = seed, .shuffle = 1, .threads = (int)threads,
+                         .prefetch = 2 * (int)threads};
+    ss_loader *l = ss_loader_new(d, t, &cfg, (int)size, (int)size, c, &e);
+    if (!l) tool_die_err(&e);
+    size_t images = 0;
+    long got = 0;
+    double t0 = tool_now();
+    for (uint32_t ep = 0; got < batches; ep++) {
+        if (ss_loader_start_epoch(l, ep, &e)) tool_die_err(&e);
+        ss_batch b;
+        int rc = 0;
+        while (got < batches && (rc = ss_loader_next(l, &b, &e)) == 1) {
+            images += (size_t)b.n;
+            got++;
+        }
+        if (got < batches && rc < 0) tool_die_err(&e);
+        if (ep > 1000000) break;
+    }
+    double secs = tool_now() - t0;
+    printf("preset\tsize\tthreads\tbatch\timages\tseconds\timg_per_s\timg_per_s_per_thread\tms_per_batch\n");
+    printf("%s\t%ld\t%ld\t%ld\t%zu\t%.3f\t%.1f\t%.1f\t%.2f\n", preset, size, threads, batch, images, secs,
+           images / secs, images / secs / threads, 1000.0 * secs / got);
+    ss_loader_free(l);
+    ss_transform_free(t);
+    ss_dataset_close(d);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    tool_init("ssta-data");
+    opterr = 0;   /* tool_usage_error reports bad options */
+    if (argc < 2) tool_usage_error("missing COMMAND");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) return fputs(usage_main, stdout), 0;
+    argc--, argv++;
+    if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
+    if (!strcmp(cmd, "classes")) return cmd_classes(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
+    if (!strcmp(cmd, "view")) return cmd_view(argc, argv);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
+    tool_usage_error("unknown command '%s'", cmd);
+}
