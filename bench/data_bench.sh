@@ -30,10 +30,12 @@ for k in range(4):
         im = Image.blend(im, noise, 0.25).filter(ImageFilter.DETAIL)
         im.save(f"{root}/jpeg/c{k}/{j:03d}.jpg", quality=90)
 PY
+hdr=1
+run() { # prints the header line once, then one TSV line per run
+    "$BIN/ssta-data" bench "$@" >"$T/line"
+    if [ $hdr -eq 1 ]; then cat "$T/line"; hdr=0; else sed 1d "$T/line"; fi
+}
 for p in rrc deit eval; do
-    for t in 1 2; do
-        "$BIN/ssta-data" bench -p $p -s 224 -t $t -b 64 -k 12 "folder:$T/jpeg" | sed 1d
-    done
-done | { printf 'preset\tsize\tthreads\tbatch\timages\tseconds\timg_per_s\timg_per_s_per_thread\tms_per_batch\n'; cat; }
-"$BIN/ssta-data" bench -p fmnist-light -s 28 -t 1 -b 128 -k 400 fashion-mnist:train | sed 1d
-"$BIN/ssta-data" bench -p fmnist-light -s 28 -t 2 -b 128 -k 400 fashion-mnist:train | sed 1d
+    for t in 1 2; do run -p $p -s 224 -t $t -b 64 -k 16 "folder:$T/jpeg"; done
+done
+for t in 1 2; do run -p fmnist-light -s 28 -t $t -b 128 -k 400 fashion-mnist:train; done

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "data.h"
 #include "stream.h"
@@ -67,8 +68,11 @@ static const char usage_bench[] =
     "Runs the loader for BATCHES batches (default 20) of BATCH views (default 128)\n"
     "with THREADS workers (default 1) and prints one TSV line (with a header):\n"
     "  preset size threads batch images seconds img_per_s img_per_s_per_thread ms_per_batch\n"
+    "  cpu_seconds img_per_cpu_s\n"
     "seconds counts from the start of the epoch to the last batch received, so it\n"
-    "includes decoding, augmentation and hand-over, but no model.\n"
+    "includes decoding, augmentation and hand-over, but no model. cpu_seconds is\n"
+    "the process's user+system CPU time over the same span (all threads), so\n"
+    "img_per_cpu_s is the per-core rate even on a busy machine.\n"
     "  --seed S         augmentation seed (default 0)\n";
 
 static ss_dataset *open_spec(const char *spec)
@@ -264,6 +268,14 @@ static int cmd_view(int argc, char **argv)
     return 0;
 }
 
+/* User + system CPU time of the whole process (all threads), seconds. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 static int cmd_bench(int argc, char **argv)
 {
     if (want_help(argc, argv)) return fputs(usage_bench, stdout), 0;
@@ -302,7 +314,7 @@ static int cmd_bench(int argc, char **argv)
     if (!l) tool_die_err(&e);
     size_t images = 0;
     long got = 0;
-    double t0 = tool_now();
+    double t0 = tool_now(), c0 = cpu_seconds();
     for (uint32_t ep = 0; got < batches; ep++) {
         if (ss_loader_start_epoch(l, ep, &e)) tool_die_err(&e);
         ss_batch b;
@@ -314,10 +326,11 @@ static int cmd_bench(int argc, char **argv)
         if (got < batches && rc < 0) tool_die_err(&e);
         if (ep > 1000000) break;
     }
-    double secs = tool_now() - t0;
-    printf("preset\tsize\tthreads\tbatch\timages\tseconds\timg_per_s\timg_per_s_per_thread\tms_per_batch\n");
-    printf("%s\t%ld\t%ld\t%ld\t%zu\t%.3f\t%.1f\t%.1f\t%.2f\n", preset, size, threads, batch, images, secs,
-           images / secs, images / secs / threads, 1000.0 * secs / got);
+    double secs = tool_now() - t0, cpu = cpu_seconds() - c0;
+    printf("preset\tsize\tthreads\tbatch\timages\tseconds\timg_per_s\timg_per_s_per_thread\tms_per_batch"
+           "\tcpu_seconds\timg_per_cpu_s\n");
+    printf("%s\t%ld\t%ld\t%ld\t%zu\t%.3f\t%.1f\t%.1f\t%.2f\t%.3f\t%.1f\n", preset, size, threads, batch, images,
+           secs, images / secs, images / secs / threads, 1000.0 * secs / got, cpu, cpu > 0 ? images / cpu : 0.0);
     ss_loader_free(l);
     ss_transform_free(t);
     ss_dataset_close(d);
