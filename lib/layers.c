@@ -176,10 +176,8 @@ static void softmax_row(float *p, int K)
     float mx = p[0];
     for (int k = 1; k < K; k++) mx = p[k] > mx ? p[k] : mx;
     float s = 0.0f;
-    for (int k = 0; k < K; k++) {
-        p[k] = expf(p[k] - mx);
-        s += p[k];
-    }
+    for (int k = 0; k < K; k++) p[k] = exp_neg(p[k] - mx);   /* arguments <= 0 */
+    for (int k = 0; k < K; k++) s += p[k];
     float inv = 1.0f / s;
     for (int k = 0; k < K; k++) p[k] *= inv;
 }
