@@ -391,6 +391,17 @@ const ss_transform *ss_multicrop_view(const ss_multicrop *m, int v)
     return v >= 0 && v < m->nviews ? m->views[v] : NULL;
 }
 
+int ss_multicrop_min_side(const ss_multicrop *m)
+{
+    int best = 0;
+    for (int v = 0; v < m->nviews; v++) {
+        int ms = ss_transform_min_side(m->views[v]);
+        if (ms == 0) return 0;   /* some view needs the full image */
+        if (ms > best) best = ms;
+    }
+    return best;
+}
+
 int ss_multicrop_apply(const ss_multicrop *m, const ss_image *src, uint64_t seed, uint32_t epoch,
                        uint64_t index, float *const *out, ss_err *e)
 {

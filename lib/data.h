@@ -80,7 +80,9 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src, uint64_t
                             uint32_t epoch, uint64_t index, uint32_t view, float *out,
                             ss_err *e);
 /* Shorter side a JPEG may be DCT-downscaled to without losing detail this
- * transform can use (pass to ss_dataset_get_ex); 0 = decode full size. */
+ * transform can use (pass to ss_dataset_get_ex); 0 = decode full size.
+ * The loader decodes with it, so a view recomputed alone must be decoded
+ * with the same hint to be bit-identical. */
 int ss_transform_min_side(const ss_transform *t);
 void ss_transform_geometry(const ss_transform *t, int *out_h, int *out_w, int *c);
 const char *ss_transform_name(const ss_transform *t);
@@ -97,6 +99,9 @@ ss_multicrop *ss_multicrop_new(const char *recipe, int global, int local, int nl
 void ss_multicrop_free(ss_multicrop *m);
 int ss_multicrop_nviews(const ss_multicrop *m);
 const ss_transform *ss_multicrop_view(const ss_multicrop *m, int v);
+/* The JPEG decode hint that serves every view (what the multi-crop loader
+ * passes to ss_dataset_get_ex; use the same to recompute views alone). */
+int ss_multicrop_min_side(const ss_multicrop *m);
 /* out[v]: c*s_v*s_v floats for each view v. */
 int ss_multicrop_apply(const ss_multicrop *m, const ss_image *src, uint64_t seed,
                        uint32_t epoch, uint64_t index, float *const *out, ss_err *e);
@@ -130,6 +135,9 @@ typedef struct ss_batch {
     uint32_t *index;   /* n dataset indices (the i that keyed each view) */
     uint32_t epoch;
     uint32_t step;     /* batch number within the epoch */
+    int nviews;        /* 1, or the multi-crop view count */
+    float *const *views; /* nviews buffers; views[v] holds n*c*s_v*s_v
+                          (views[0] == x). Valid like x. */
 } ss_batch;
 
 typedef struct ss_loader_cfg {
@@ -147,6 +155,11 @@ typedef struct ss_loader_cfg {
 typedef struct ss_loader ss_loader;
 ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_cfg *cfg,
                          int out_h, int out_w, int c, ss_err *e);
+/* A loader of multi-crop samples: batch.views[v] holds view v of every
+ * sample (sizes from ss_multicrop_view); batch.x is view 0. m must outlive
+ * the loader. JPEGs decode at the largest minimum side of the views. */
+ss_loader *ss_loader_new_multicrop(ss_dataset *d, const ss_multicrop *m, const ss_loader_cfg *cfg,
+                                   ss_err *e);
 int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e);
 /* 1: *b filled (valid until the next call), 0: epoch done, -1: error. */
 int ss_loader_next(ss_loader *l, ss_batch *b, ss_err *e);

@@ -20,7 +20,7 @@
 enum { SLOT_FREE = 0, SLOT_FILLING = 1, SLOT_READY = 2 };
 
 typedef struct slot {
-    float *x;
+    float **xv;      /* nviews buffers of batch * per_v[v] floats */
     int32_t *y;
     uint32_t *index;
     int n, state, failed;
@@ -30,10 +30,11 @@ typedef struct slot {
 
 struct ss_loader {
     ss_dataset *d;
-    const ss_transform *t;
+    const ss_transform *t;   /* single-view loader, or NULL */
+    const ss_multicrop *mc;  /* multi-crop loader, or NULL */
     ss_loader_cfg cfg;
-    int oh, ow, c, min_side;
-    size_t per;              /* floats per view */
+    int c, min_side, nviews;
+    size_t *per_v;           /* floats per view, per view index */
     uint32_t n;              /* samples in the data set */
     uint32_t *perm;
     size_t nbatches;
@@ -81,8 +82,13 @@ static void fill_batch(ss_loader *l, slot *s, size_t step, uint32_t epoch)
             s->failed = 1;
             break;
         }
-        float *x = s->x + (size_t)m * l->per;
-        if (ss_transform_apply(l->t, &im, l->cfg.seed, epoch, i, x, &e)) {
+        int bad = 0;
+        for (int v = 0; v < l->nviews && !bad; v++) {
+            const ss_transform *t = l->mc ? ss_multicrop_view(l->mc, v) : l->t;
+            float *x = s->xv[v] + (size_t)m * l->per_v[v];
+            bad = ss_transform_apply_view(t, &im, l->cfg.seed, epoch, i, (uint32_t)v, x, &e) != 0;
+        }
+        if (bad) {
             char name[512];
             ss_dataset_item_name(l->d, i, name, sizeof name);
             ss_image_free(&im);
@@ -130,15 +136,22 @@ static void *worker(void *arg)
     return NULL;
 }
 
-ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_cfg *cfg, int out_h,
-                         int out_w, int c, ss_err *e)
+static void slots_free(ss_loader *l)
 {
-    int th, tw, tc;
-    ss_transform_geometry(t, &th, &tw, &tc);
-    if (th != out_h || tw != out_w || tc != c) {
-        ss_fail(e, "loader: transform makes %dx%dx%d views, asked for %dx%dx%d", tc, th, tw, c, out_h, out_w);
-        return NULL;
+    if (!l->slots) return;
+    for (int k = 0; k < l->nslots; k++) {
+        slot *s = &l->slots[k];
+        if (s->xv)
+            for (int v = 0; v < l->nviews; v++) free(s->xv[v]);
+        free(s->xv), free(s->y), free(s->index);
     }
+    free(l->slots);
+    l->slots = NULL;
+}
+
+static ss_loader *loader_make(ss_dataset *d, const ss_transform *t, const ss_multicrop *mc,
+                              const ss_loader_cfg *cfg, int c, ss_err *e)
+{
     if (cfg->batch <= 0 || cfg->batch > (1 << 20)) {
         ss_fail(e, "loader: bad batch size %d", cfg->batch);
         return NULL;
@@ -149,10 +162,21 @@ ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_c
         ss_fail(e, "out of memory");
         return NULL;
     }
-    l->d = d, l->t = t, l->cfg = *cfg;
-    l->oh = out_h, l->ow = out_w, l->c = c;
-    l->min_side = ss_transform_min_side(t);
-    l->per = (size_t)c * out_h * out_w;
+    l->d = d, l->t = t, l->mc = mc, l->cfg = *cfg, l->c = c;
+    l->nviews = mc ? ss_multicrop_nviews(mc) : 1;
+    l->per_v = calloc((size_t)l->nviews, sizeof(size_t));
+    if (!l->per_v) {
+        free(l);
+        ss_fail(e, "out of memory");
+        return NULL;
+    }
+    for (int v = 0; v < l->nviews; v++) {
+        const ss_transform *tv = mc ? ss_multicrop_view(mc, v) : t;
+        int th, tw, tc;
+        ss_transform_geometry(tv, &th, &tw, &tc);
+        l->per_v[v] = (size_t)tc * th * tw;
+    }
+    l->min_side = mc ? ss_multicrop_min_side(mc) : ss_transform_min_side(t);
     l->n = (uint32_t)n;
     l->nbatches = cfg->drop_last ? n / (size_t)cfg->batch : (n + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
     l->held = -1;
@@ -166,22 +190,26 @@ ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_c
     l->nslots = cfg->prefetch > 0 ? cfg->prefetch : 2 * nth;
     if (l->nslots < 2) l->nslots = 2;
     if (l->nslots > 64) l->nslots = 64;
-    size_t xfloats;
-    if (ss_mul_size(l->per, (size_t)cfg->batch, &xfloats) || xfloats > ((size_t)1 << 34)) {
-        ss_fail(e, "loader: batch of %d views of %zu floats is too large", cfg->batch, l->per);
-        free(l);
-        return NULL;
-    }
     l->perm = malloc(sizeof(uint32_t) * (n ? n : 1));
     l->slots = calloc((size_t)l->nslots, sizeof(slot));
     l->th = calloc((size_t)nth, sizeof(pthread_t));
     if (!l->perm || !l->slots || !l->th) goto oom;
     for (int k = 0; k < l->nslots; k++) {
         slot *s = &l->slots[k];
-        s->x = malloc(sizeof(float) * xfloats);
+        s->xv = calloc((size_t)l->nviews, sizeof(float *));
         s->y = malloc(sizeof(int32_t) * (size_t)cfg->batch);
         s->index = malloc(sizeof(uint32_t) * (size_t)cfg->batch);
-        if (!s->x || !s->y || !s->index) goto oom;
+        if (!s->xv || !s->y || !s->index) goto oom;
+        for (int v = 0; v < l->nviews; v++) {
+            size_t xfloats;
+            if (ss_mul_size(l->per_v[v], (size_t)cfg->batch, &xfloats) || xfloats > ((size_t)1 << 34)) {
+                ss_fail(e, "loader: batch of %d views of %zu floats is too large", cfg->batch, l->per_v[v]);
+                slots_free(l);
+                free(l->perm), free(l->th), free(l->per_v), free(l);
+                return NULL;
+            }
+            if (!(s->xv[v] = malloc(sizeof(float) * xfloats))) goto oom;
+        }
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv_work, NULL);
@@ -197,11 +225,30 @@ ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_c
         }
     return l;
 oom:
-    if (l->slots)
-        for (int k = 0; k < l->nslots; k++) free(l->slots[k].x), free(l->slots[k].y), free(l->slots[k].index);
-    free(l->slots), free(l->perm), free(l->th), free(l);
-    ss_fail(e, "loader: out of memory for %d batches of %d views", cfg->prefetch, cfg->batch);
+    slots_free(l);
+    free(l->perm), free(l->th), free(l->per_v), free(l);
+    ss_fail(e, "loader: out of memory for %d batches of %d samples", cfg->prefetch, cfg->batch);
     return NULL;
+}
+
+ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_cfg *cfg, int out_h,
+                         int out_w, int c, ss_err *e)
+{
+    int th, tw, tc;
+    ss_transform_geometry(t, &th, &tw, &tc);
+    if (th != out_h || tw != out_w || tc != c) {
+        ss_fail(e, "loader: transform makes %dx%dx%d views, asked for %dx%dx%d", tc, th, tw, c, out_h, out_w);
+        return NULL;
+    }
+    return loader_make(d, t, NULL, cfg, c, e);
+}
+
+ss_loader *ss_loader_new_multicrop(ss_dataset *d, const ss_multicrop *m, const ss_loader_cfg *cfg,
+                                   ss_err *e)
+{
+    int c;
+    ss_transform_geometry(ss_multicrop_view(m, 0), NULL, NULL, &c);
+    return loader_make(d, NULL, m, cfg, c, e);
 }
 
 int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e)
@@ -251,7 +298,9 @@ int ss_loader_next(ss_loader *l, ss_batch *b, ss_err *e)
         return -1;
     }
     b->n = s->n;
-    b->x = s->x;
+    b->x = s->xv[0];
+    b->nviews = l->nviews;
+    b->views = s->xv;
     b->y = s->y;
     b->index = s->index;
     b->epoch = l->epoch;
@@ -287,6 +336,6 @@ void ss_loader_free(ss_loader *l)
         pthread_cond_destroy(&l->cv_ready);
         pthread_cond_destroy(&l->cv_idle);
     }
-    for (int k = 0; k < l->nslots; k++) free(l->slots[k].x), free(l->slots[k].y), free(l->slots[k].index);
-    free(l->slots), free(l->perm), free(l->th), free(l);
+    slots_free(l);
+    free(l->perm), free(l->th), free(l->per_v), free(l);
 }

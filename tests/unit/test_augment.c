@@ -5,7 +5,8 @@
  *     recomputed alone it is identical, and changing any word changes it;
  *   - a loader run on a JPEG folder (DCT-scaled decode, deit preset) with 1
  *     and with 2 threads yields exactly the views computed alone;
- *   - multi-crop views equal their single-view transforms;
+ *   - multi-crop views equal their single-view transforms, alone and in a
+ *     multi-crop loader run;
  *   - mixup/CutMix follow timm's batch mode and are keyed by (seed, epoch, step).
  */
 #include <stdio.h>
@@ -233,6 +234,43 @@ static void test_loader_jpeg(void)
         free(alone);
         ss_transform_free(t);
     }
+    /* Multi-crop loader: every view of every sample equals the view computed
+     * alone, with 1 and 2 threads. */
+    ss_multicrop *mc = d ? ss_multicrop_new("dino", 48, 24, 2, 3, mean, std, &e) : NULL;
+    CHECK(mc && ss_multicrop_min_side(mc) == (int)ceil(24 / sqrt(0.05f)));
+    for (int threads = 1; mc && threads <= 2; threads++) {
+        ss_loader_cfg cfg = {.batch = 5, .seed = 4, .shuffle = 1, .threads = threads, .prefetch = 2};
+        ss_loader *l = ss_loader_new_multicrop(d, mc, &cfg, &e);
+        CHECK_MSG(l != NULL, "%s", e.msg);
+        if (!l) break;
+        ss_loader_start_epoch(l, 1, &e);
+        ss_batch b;
+        int rc, bad = 0, sizes[4] = {48, 48, 24, 24};
+        size_t seen = 0;
+        float *out[4];
+        for (int v = 0; v < 4; v++) out[v] = malloc(sizeof(float) * 3 * sizes[v] * sizes[v]);
+        while ((rc = ss_loader_next(l, &b, &e)) == 1) {
+            CHECK(b.nviews == 4 && b.views[0] == b.x);
+            for (int j = 0; j < b.n; j++) {
+                ss_image im;
+                int label;
+                ss_dataset_get_ex(d, b.index[j], ss_multicrop_min_side(mc), 3, &im, &label, &e);
+                ss_multicrop_apply(mc, &im, 4, 1, b.index[j], out, &e);
+                for (int v = 0; v < 4; v++) {
+                    size_t per = (size_t)3 * sizes[v] * sizes[v];
+                    bad += memcmp(out[v], b.views[v] + (size_t)j * per, sizeof(float) * per) != 0;
+                }
+                ss_image_free(&im);
+            }
+            seen += (size_t)b.n;
+        }
+        CHECK_MSG(rc == 0, "%s", e.msg);
+        CHECK(seen == 18);
+        CHECK_MSG(bad == 0, "multi-crop threads=%d: %d views differ", threads, bad);
+        for (int v = 0; v < 4; v++) free(out[v]);
+        ss_loader_free(l);
+    }
+    ss_multicrop_free(mc);
     ss_dataset_close(d);
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
