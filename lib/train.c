@@ -142,7 +142,7 @@ static void *work(void *arg)
             memset(g, 0, m->nparams * sizeof(float));
     }
     if (n <= 0) return NULL;
-    ss_vit_run run = {j->mode == 0, t->cfg.drop_path, t->cfg.seed, t->step, lo};
+    ss_vit_run run = {j->mode == 0, t->cfg.drop_path, t->cfg.seed, t->step, lo, t->cfg.drop_rate};
     if (t->cfg.freeze_backbone) run.train = 0;   /* frozen backbone runs in eval mode */
     ss_vit_forward(m, m->params, a, j->x + (size_t)lo * in1, n, &run);
     if (j->y && K > 0) {

@@ -41,6 +41,7 @@ typedef struct ss_trainer_cfg {
     int hin, win;          /* input size */
     float label_smoothing;
     float drop_path;
+    float drop_rate;       /* dropout (vit.h) */
     float clip;            /* global-norm clip, 0 = off */
     int freeze_backbone;   /* train head.* only (linear probe) */
     int decay_tokens;      /* 1: weight-decay cls_token and pos_embed too (DINO) */

@@ -467,6 +467,18 @@ void ss_vit_acts_free(ss_vit_acts *a)
 
 /* ---------------------------------------------------------------- forward */
 
+/* Dropout on B rows of R floats (mask keyed per sample and site, see
+ * vit.h); applying it to a gradient applies the same mask and scale. */
+static void dropout(float *x, int B, size_t R, const ss_vit_run *run, uint64_t site)
+{
+    float rate = run->drop_rate, keep = 1.0f / (1.0f - rate);
+    for (int b = 0; b < B; b++) {
+        ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b), 1000 + site);
+        float *xb = x + (size_t)b * R;
+        for (size_t i = 0; i < R; i++) xb[i] = ss_rng_uniform(&g) < rate ? 0.0f : xb[i] * keep;
+    }
+}
+
 void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const float *x, int B,
                     const ss_vit_run *run)
 {
@@ -508,6 +520,12 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
                 xb[(size_t)(1 + t) * C + d] = a->tmp[((size_t)b * T + t) * C + d] + a->pos[(size_t)(1 + t) * C + d];
     }
 
+    memset(&a->run, 0, sizeof a->run);
+    if (run) a->run = *run;
+    int do_on = run && run->train && run->drop_rate > 0.0f;
+    if (!do_on) a->run.drop_rate = 0.0f;
+    if (do_on) dropout(a->x0, B, NC, run, 0);
+
     /* drop path scales */
     int dp_on = run && run->train && run->drop_path > 0.0f;
     for (int b = 0; b < B; b++)
@@ -531,6 +549,7 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
         ss_linear_forward(a->qkv[l], a->ln1[l], BW(2), BW(3), B * N, C, 3 * C);
         ss_attention_forward(a->atty[l], a->att[l], a->qkv[l], m->head_off + (size_t)l * NH, B, N, C, NH);
         ss_linear_forward(a->tmp, a->atty[l], BW(4), BW(5), B * N, C, C);
+        if (do_on) dropout(a->tmp, B, NC, run, 1 + 3 * (uint64_t)l);
         for (int b = 0; b < B; b++) {
             float s = a->dp[((size_t)b * L + l) * 2];
             ss_residual_forward(a->x1[l] + b * NC, xin + b * NC, a->tmp + b * NC, s == 1.0f ? NULL : &s, 1, NC);
@@ -538,7 +557,9 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
         ss_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->x1[l], BW(6), BW(7), B * N, C, c->ln_eps);
         ss_linear_forward(a->fc1[l], a->ln2[l], BW(8), BW(9), B * N, C, H);
         ss_gelu_forward(a->gel[l], a->fc1[l], (size_t)B * N * H);
+        if (do_on) dropout(a->gel[l], B, (size_t)N * H, run, 2 + 3 * (uint64_t)l);
         ss_linear_forward(a->tmp, a->gel[l], BW(10), BW(11), B * N, H, C);
+        if (do_on) dropout(a->tmp, B, NC, run, 3 + 3 * (uint64_t)l);
         for (int b = 0; b < B; b++) {
             float s = a->dp[((size_t)b * L + l) * 2 + 1];
             ss_residual_forward(a->x2[l] + b * NC, a->x1[l] + b * NC, a->tmp + b * NC, s == 1.0f ? NULL : &s, 1, NC);
@@ -581,6 +602,7 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
                            PW(kn + 2), B, k * C, K);
     if (head_only) return;
 
+    int do_on = a->run.drop_rate > 0.0f;
     memset(a->dres, 0, (size_t)B * NC * sizeof(float));
     for (int l = L - 1; l >= 0; l--) {
         /* gradient from the head through the final norm of this block's class token */
@@ -606,8 +628,10 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
             float s = a->dp[((size_t)b * L + l) * 2 + 1];
             for (size_t i = 0; i < NC; i++) a->dC[b * NC + i] = s * a->dres[b * NC + i];
         }
+        if (do_on) dropout(a->dC, B, NC, &a->run, 3 + 3 * (uint64_t)l);
         memset(a->dH, 0, (size_t)B * N * H * sizeof(float));
         ss_linear_backward(a->dH, BG(10), BG(11), a->dC, a->gel[l], BP(10), B * N, H, C);
+        if (do_on) dropout(a->dH, B, (size_t)N * H, &a->run, 2 + 3 * (uint64_t)l);
         ss_gelu_backward(a->dH, a->fc1[l], a->dH, (size_t)B * N * H);
         memset(a->dln, 0, (size_t)B * NC * sizeof(float));
         ss_linear_backward(a->dln, BG(8), BG(9), a->dH, a->ln2[l], BP(8), B * N, C, H);
@@ -617,6 +641,7 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
             float s = a->dp[((size_t)b * L + l) * 2];
             for (size_t i = 0; i < NC; i++) a->dC[b * NC + i] = s * a->dres[b * NC + i];
         }
+        if (do_on) dropout(a->dC, B, NC, &a->run, 1 + 3 * (uint64_t)l);
         memset(a->dln, 0, (size_t)B * NC * sizeof(float));   /* d atty */
         ss_linear_backward(a->dln, BG(4), BG(5), a->dC, a->atty[l], BP(4), B * N, C, C);
         memset(a->dqkv, 0, (size_t)B * N * 3 * C * sizeof(float));
@@ -629,7 +654,8 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
 #undef BG
     }
 
-    /* embedding: x0 = [cls; patches W^T + b] + pos */
+    /* embedding: x0 = dropout([cls; patches W^T + b] + pos) */
+    if (do_on) dropout(a->dres, B, NC, &a->run, 0);
     float *dcls = GW(0), *dpos = GW(1), *dpe_w = GW(2), *dpe_b = GW(3);
     memset(a->dpos, 0, NC * sizeof(float));
     for (int b = 0; b < B; b++) {

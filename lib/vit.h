@@ -127,6 +127,20 @@ int ss_vit_load(const ss_vit *m, const ss_record *r, const char *prefix, float *
 /* Adds every tensor of buf as F32 `prefix`+name to r. */
 int ss_vit_save(const ss_vit *m, ss_record *r, const char *prefix, const float *buf, ss_err *e);
 
+/* How a forward pass runs. Drop path (per-block rate linspace(0, drop_path,
+ * depth)) is active when train && drop_path > 0; the keep/drop decision of
+ * sample s (global position in the batch: sample0 + local index) in block l,
+ * branch r is keyed by (seed, SS_RNG_DROP, step, s, 2l+r), so it does not
+ * depend on how the batch is split over workers. */
+typedef struct ss_vit_run {
+    int train;
+    float drop_path;
+    uint64_t seed, step;
+    int sample0;
+    float drop_rate;   /* dropout (timm drop_rate): after the position embedding,
+                          after attn.proj, after the GELU and after fc2 */
+} ss_vit_run;
+
 /* Activations for batches of up to Bmax inputs of side hin x win.
  * With grads = 0 only what inference needs is kept (block scratch shared
  * between blocks); ss_vit_backward needs grads = 1. */
@@ -144,6 +158,7 @@ typedef struct ss_vit_acts {
     float *feat;                   /* (B, k*C) head input */
     float *logits;                 /* (B, classes) */
     float *dp;                     /* (B, L, 2) drop path scales */
+    ss_vit_run run;                /* how the last forward ran (backward needs it) */
     /* backward scratch */
     float *dres, *dln, *dC, *dqkv, *dH, *dattn_scr, *dfeat, *dfin, *dpos;
     float **datt;   /* per block: caller may point at a (B,NH,N,N) gradient on att, or NULL */
@@ -155,17 +170,6 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
                     ss_err *e);
 void ss_vit_acts_free(ss_vit_acts *a);
 
-/* How a forward pass runs. Drop path (per-block rate linspace(0, drop_path,
- * depth)) is active when train && drop_path > 0; the keep/drop decision of
- * sample s (global position in the batch: sample0 + local index) in block l,
- * branch r is keyed by (seed, SS_RNG_DROP, step, s, 2l+r), so it does not
- * depend on how the batch is split over workers. */
-typedef struct ss_vit_run {
-    int train;
-    float drop_path;
-    uint64_t seed, step;
-    int sample0;
-} ss_vit_run;
 
 /* x (B,CI,hin,win) -> a->logits (B,classes), a->feat, a->att[l], a->x2[l].
  * B <= a->Bmax. params: buffer with m's layout (m->params usually). */

@@ -27,7 +27,7 @@ typedef struct opts {
     int img, patch, chans, dim, depth, heads, classes, head_blocks;
     float mlp_ratio;
     int epochs, batch, threads, steps_per_epoch, warmup_epochs_set;
-    double lr, min_lr, wd, warmup, smoothing, drop_path, clip;
+    double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
     int freeze, decay_tokens, bench, bench_steps;
 } opts;
@@ -57,6 +57,7 @@ static void usage(void)
         "Optimisation (defaults in brackets):\n"
         "  --epochs N [40]  --batch N [128]  --lr X [1e-3]  --min-lr X [1e-5]\n"
         "  --wd X [0.05]  --warmup EPOCHS [5]  --smoothing X [0.1]  --drop-path X [0.1]\n"
+        "  --dropout X [0] (after pos-embed, attn.proj, GELU, fc2, as timm drop_rate)\n"
         "  --clip X [0 = off]   --decay-tokens (weight-decay cls_token/pos_embed)\n"
         "  --seed N [0]  --threads N [2]  --steps-per-epoch N (cap, for quick runs)\n"
         "Output:\n"
@@ -73,7 +74,7 @@ static void usage(void)
 enum {
     O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_SPE, O_LR,
-    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS
+    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -87,7 +88,7 @@ static void parse(int argc, char **argv, opts *o)
         {"mlp-ratio", 1, 0, O_MLP}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
         {"threads", 1, 0, O_THREADS}, {"steps-per-epoch", 1, 0, O_SPE}, {"lr", 1, 0, O_LR},
         {"min-lr", 1, 0, O_MINLR}, {"wd", 1, 0, O_WD}, {"warmup", 1, 0, O_WARMUP},
-        {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"clip", 1, 0, O_CLIP},
+        {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"dropout", 1, 0, O_DO}, {"clip", 1, 0, O_CLIP},
         {"seed", 1, 0, O_SEED}, {"freeze-backbone", 0, 0, O_FREEZE},
         {"decay-tokens", 0, 0, O_DECTOK}, {"bench", 0, 0, O_BENCH}, {"bench-steps", 1, 0, O_BSTEPS},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
@@ -125,6 +126,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_WARMUP: o->warmup = tool_parse_double("--warmup", optarg, 0, 100000); break;
         case O_SMOOTH: o->smoothing = tool_parse_double("--smoothing", optarg, 0, 1); break;
         case O_DP: o->drop_path = tool_parse_double("--drop-path", optarg, 0, 0.99); break;
+        case O_DO: o->dropout = tool_parse_double("--dropout", optarg, 0, 0.99); break;
         case O_CLIP: o->clip = tool_parse_double("--clip", optarg, 0, 1e9); break;
         case O_SEED: o->seed = tool_parse_u64("--seed", optarg); break;
         case O_FREEZE: o->freeze = 1; break;
@@ -290,11 +292,11 @@ static void run_identity(const opts *o, const char *train_spec, const char *val_
 {
     snprintf(buf, n,
              "train=%s;val=%s;init=%s;aug=%s;epochs=%d;batch=%d;lr=%.9g;min_lr=%.9g;wd=%.9g;warmup=%.9g;"
-             "smoothing=%.9g;drop_path=%.9g;clip=%.9g;seed=%llu;threads=%d;steps_per_epoch=%d;freeze=%d;"
+             "smoothing=%.9g;drop_path=%.9g;dropout=%.9g;clip=%.9g;seed=%llu;threads=%d;steps_per_epoch=%d;freeze=%d;"
              "decay_tokens=%d",
              train_spec, val_spec ? val_spec : "", o->init ? o->init : "", o->aug ? o->aug : "",
              o->epochs, o->batch, o->lr, o->min_lr, o->wd, o->warmup, o->smoothing, o->drop_path,
-             o->clip, (unsigned long long)o->seed, o->threads, o->steps_per_epoch, o->freeze,
+             o->dropout, o->clip, (unsigned long long)o->seed, o->threads, o->steps_per_epoch, o->freeze,
              o->decay_tokens);
 }
 
@@ -389,6 +391,7 @@ int main(int argc, char **argv)
     ss_trainer_cfg tc = {0};
     tc.workers = o.threads; tc.batch = o.batch; tc.hin = tc.win = c.img_size;
     tc.label_smoothing = (float)o.smoothing; tc.drop_path = (float)o.drop_path;
+    tc.drop_rate = (float)o.dropout;
     tc.clip = (float)o.clip; tc.freeze_backbone = o.freeze; tc.decay_tokens = o.decay_tokens;
     tc.seed = o.seed;
     ss_adamw_defaults(&tc.opt);

@@ -255,7 +255,7 @@ static double vit_f(void *p)
     return j;
 }
 
-static void test_vit(int hin, int head_blocks, float drop_path)
+static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
 {
     ss_vit_cfg cfg = {0};
     cfg.img_size = 12; cfg.patch = 4; cfg.in_chans = 2; cfg.embed_dim = 12; cfg.depth = 2;
@@ -268,7 +268,7 @@ static void test_vit(int hin, int head_blocks, float drop_path)
     ss_vit_acts a;
     int B = 3;
     CHECK(ss_vit_acts_new(&a, &m, B, hin, hin, 1, &e) == 0);
-    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {1, drop_path, 5, 12, 0}, NULL};
+    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {1, drop_path, 5, 12, 0, drop_rate}, NULL};
     int32_t y[3] = {1, 3, 0};
     c.y = y;
     fill(c.x, (size_t)B * 2 * hin * hin, 1);
@@ -283,7 +283,7 @@ static void test_vit(int hin, int head_blocks, float drop_path)
     ss_vit_backward(&m, m.params, g, &a, dl, B, 0);
     char nm[96];
     for (int i = 0; i < m.ntensors; i++) {
-        snprintf(nm, sizeof nm, "vit(in %d, k %d, dp %.1f) %s", hin, head_blocks, drop_path, m.tab[i].name);
+        snprintf(nm, sizeof nm, "vit(in %d, k %d, dp %.1f, do %.1f) %s", hin, head_blocks, drop_path, drop_rate, m.tab[i].name);
         fd_check(nm, vit_f, &c, m.params + m.tab[i].off, g + m.tab[i].off, m.tab[i].n, 1e-2f);
     }
     snprintf(nm, sizeof nm, "vit(in %d) input", hin);
@@ -320,8 +320,9 @@ int main(void)
     test_attention();
     test_losses();
     test_interp();
-    test_vit(12, 1, 0.0f);   /* native size */
-    test_vit(16, 2, 0.0f);   /* interpolated position embedding, head on 2 blocks */
-    test_vit(12, 1, 0.5f);   /* drop path, keyed masks */
+    test_vit(12, 1, 0.0f, 0.0f);   /* native size */
+    test_vit(16, 2, 0.0f, 0.0f);   /* interpolated position embedding, head on 2 blocks */
+    test_vit(12, 1, 0.5f, 0.0f);   /* drop path, keyed masks */
+    test_vit(12, 1, 0.0f, 0.3f);   /* dropout, keyed masks regenerated in backward */
     return check_summary("test_layers_grad");
 }
