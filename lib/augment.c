@@ -13,8 +13,9 @@
  *   fmnist-light  (resize to out if needed) pad 2 with zeros + random crop
  *                 out, horizontal flip p 0.5
  *   deit          RandomResizedCrop bicubic scale (0.08,1) ratio (3/4,4/3),
- *                 flip 0.5, ColorJitter(0.3,0.3,0.3) in place of RandAugment
- *                 (not implemented), random erasing p 0.25 (pixel mode)
+ *                 flip 0.5, RandAugment rand-m9-mstd0.5-inc1, random
+ *                 erasing p 0.25 (pixel mode)
+ *   deit-jitter   the same with ColorJitter(0.3,0.3,0.3) for RandAugment
  *   dino-global1  RRC bicubic scale (0.4,1), flip, jitter(.4,.4,.2,.1) p .8,
  *                 gray p .2, blur sigma U(.1,2) p 1.0
  *   dino-global2  same, blur p 0.1, solarize p 0.2
@@ -51,6 +52,8 @@ struct ss_transform {
     float blur_p, blur_lo, blur_hi;
     float solar_p;
     float erase_p;
+    int ra_n;                 /* RandAugment: ops per image (0: off) */
+    float ra_m, ra_std, ra_p; /* magnitude (0..10), its std, op probability */
 };
 
 static int set_preset(ss_transform *t, const char *name, ss_err *e)
@@ -66,10 +69,13 @@ static int set_preset(ss_transform *t, const char *name, ss_err *e)
         t->flip_p = 0.5f;
         t->interp = SS_INTERP_BILINEAR;
     } else if (!strcmp(name, "deit")) {
+        /* timm create_transform(is_training, auto_augment
+         * "rand-m9-mstd0.5-inc1", re_prob 0.25): colour jitter is off when
+         * RandAugment is on. */
         t->geom = G_RRC;
         t->scale[0] = 0.08f, t->scale[1] = 1.0f;
         t->flip_p = 0.5f;
-        t->jitter_p = 1.0f, t->bri = t->con = t->sat = 0.3f, t->hue = 0.0f;
+        t->ra_n = 2, t->ra_m = 9.0f, t->ra_std = 0.5f, t->ra_p = 0.5f;
         t->erase_p = 0.25f;
     } else if (!strncmp(name, "dino-", 5)) {
         t->geom = G_RRC;
@@ -82,13 +88,20 @@ static int set_preset(ss_transform *t, const char *name, ss_err *e)
             t->scale[0] = 0.4f, t->scale[1] = 1.0f, t->blur_p = 0.1f, t->solar_p = 0.2f;
         else if (!strcmp(name, "dino-local")) t->scale[0] = 0.05f, t->scale[1] = 0.4f, t->blur_p = 0.5f;
         else return ss_fail(e, "unknown preset '%s' (dino-global1, dino-global2 or dino-local)", name);
+    } else if (!strcmp(name, "deit-jitter")) {
+        /* DeiT's recipe with ColorJitter(0.3) in place of RandAugment. */
+        t->geom = G_RRC;
+        t->scale[0] = 0.08f, t->scale[1] = 1.0f;
+        t->flip_p = 0.5f;
+        t->jitter_p = 1.0f, t->bri = t->con = t->sat = 0.3f, t->hue = 0.0f;
+        t->erase_p = 0.25f;
     } else if (!strcmp(name, "rrc")) {
         /* RandomResizedCrop + flip only: the benchmark recipe. */
         t->geom = G_RRC;
         t->scale[0] = 0.08f, t->scale[1] = 1.0f;
         t->flip_p = 0.5f;
     } else {
-        return ss_fail(e, "unknown preset '%s' (eval, fmnist-light, deit, dino-global1, dino-global2, dino-local, rrc)", name);
+        return ss_fail(e, "unknown preset '%s' (eval, fmnist-light, deit, deit-jitter, dino-global1, dino-global2, dino-local, rrc)", name);
     }
     return 0;
 }
@@ -158,10 +171,12 @@ ss_transform *ss_transform_new(const char *preset, int out_h, int out_w, int c,
     if (t->geom == G_PADCROP) n += snprintf(t->desc + n, sizeof t->desc - n, " pad=%d", t->pad);
     if (t->geom == G_RRC)
         n += snprintf(t->desc + n, sizeof t->desc - n, " rrc-scale=%.3g:%.3g", t->scale[0], t->scale[1]);
-    snprintf(t->desc + n, sizeof t->desc - n,
-             " flip=%.3g jitter=%.3g(%.3g,%.3g,%.3g,%.3g) gray=%.3g blur=%.3g solarize=%.3g erase=%.3g",
-             t->flip_p, t->jitter_p, t->bri, t->con, t->sat, t->hue, t->gray_p, t->blur_p, t->solar_p,
-             t->erase_p);
+    n += snprintf(t->desc + n, sizeof t->desc - n,
+                  " flip=%.3g jitter=%.3g(%.3g,%.3g,%.3g,%.3g) gray=%.3g blur=%.3g solarize=%.3g erase=%.3g",
+                  t->flip_p, t->jitter_p, t->bri, t->con, t->sat, t->hue, t->gray_p, t->blur_p, t->solar_p,
+                  t->erase_p);
+    if (t->ra_n)
+        snprintf(t->desc + n, sizeof t->desc - n, " randaug=n%d-m%g-mstd%g-p%g-inc", t->ra_n, t->ra_m, t->ra_std, t->ra_p);
     return t;
 }
 
@@ -213,6 +228,66 @@ static void rrc_box(ss_rng *r, int H, int W, const float scale[2], const float r
 }
 
 static float unif(ss_rng *r, float lo, float hi) { return lo + (hi - lo) * ss_rng_uniform(r); }
+
+/* RandAugment, timm's "rand-m9-mstd0.5-inc1": ra_n ops drawn uniformly
+ * with replacement from the 15 "increasing" ops; each applies with
+ * probability ra_p at magnitude ~ N(ra_m, ra_std) clipped to [0, 10], with a
+ * random sign where timm negates. Geometric ops fill with the
+ * normalisation mean (timm: the ImageNet mean, 124/116/104) and sample
+ * bilinearly (DeiT asks Pillow for bicubic). */
+enum {
+    RA_AUTOCONTRAST, RA_EQUALIZE, RA_INVERT, RA_ROTATE, RA_POSTERIZE, RA_SOLARIZE, RA_SOLARIZE_ADD,
+    RA_COLOR, RA_CONTRAST, RA_BRIGHTNESS, RA_SHARPNESS, RA_SHEAR_X, RA_SHEAR_Y, RA_TRANSLATE_X,
+    RA_TRANSLATE_Y, RA_NOPS
+};
+
+static float ra_signed(ss_rng *r, float v) { return ss_rng_uniform(r) > 0.5f ? -v : v; }
+
+static int randaugment(const ss_transform *t, ss_fimage *f, ss_rng *r, ss_err *e)
+{
+    float fill[3];
+    for (int c = 0; c < f->c; c++) fill[c] = (float)(int)(t->mean[c] * 255.0f + 0.5f) / 255.0f;
+    for (int k = 0; k < t->ra_n; k++) {
+        int op = (int)ss_rng_below(r, RA_NOPS);
+        if (ss_rng_uniform(r) > t->ra_p) continue;
+        float m = t->ra_m;
+        if (t->ra_std > 0.0f) m = (float)(m + t->ra_std * ss_rng_normal(r));
+        m = m < 0.0f ? 0.0f : (m > 10.0f ? 10.0f : m);
+        float lv = m / 10.0f;
+        double M[6] = {1, 0, 0, 0, 1, 0};
+        int geo = 0;
+        switch (op) {
+        case RA_AUTOCONTRAST: ss_fimage_autocontrast(f); break;
+        case RA_EQUALIZE: ss_fimage_equalize(f); break;
+        case RA_INVERT: ss_fimage_invert(f); break;
+        case RA_POSTERIZE: ss_fimage_posterize(f, 4 - (int)(lv * 4.0f)); break;
+        case RA_SOLARIZE: ss_fimage_solarize(f, (float)(256 - (int)(lv * 256.0f)) / 255.0f); break;
+        case RA_SOLARIZE_ADD: ss_fimage_solarize_add(f, (float)(int)(lv * 110.0f) / 255.0f, 128.0f / 255.0f); break;
+        case RA_COLOR: ss_fimage_saturation(f, 1.0f + ra_signed(r, lv * 0.9f)); break;
+        case RA_CONTRAST: ss_fimage_contrast(f, 1.0f + ra_signed(r, lv * 0.9f)); break;
+        case RA_BRIGHTNESS: ss_fimage_brightness(f, 1.0f + ra_signed(r, lv * 0.9f)); break;
+        case RA_SHARPNESS:
+            if (ss_fimage_sharpness(f, 1.0f + ra_signed(r, lv * 0.9f), e)) return -1;
+            break;
+        case RA_ROTATE: {
+            /* Pillow rotate(deg): counter-clockwise about the centre. */
+            double a = -ra_signed(r, lv * 30.0f) * 3.14159265358979323846 / 180.0;
+            double cx = f->w / 2.0, cy = f->h / 2.0, ca = cos(a), sa = sin(a);
+            M[0] = ca, M[1] = sa, M[3] = -sa, M[4] = ca;
+            M[2] = cx - ca * cx - sa * cy;
+            M[5] = cy + sa * cx - ca * cy;
+            geo = 1;
+            break;
+        }
+        case RA_SHEAR_X: M[1] = ra_signed(r, lv * 0.3f), geo = 1; break;
+        case RA_SHEAR_Y: M[3] = ra_signed(r, lv * 0.3f), geo = 1; break;
+        case RA_TRANSLATE_X: M[2] = ra_signed(r, lv * 0.45f) * f->w, geo = 1; break;
+        default: M[5] = ra_signed(r, lv * 0.45f) * f->h, geo = 1; break;
+        }
+        if (geo && ss_fimage_affine(f, M, fill, e)) return -1;
+    }
+    return 0;
+}
 
 int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_t seed,
                             uint32_t epoch, uint64_t index, uint32_t view, float *out, ss_err *e)
@@ -297,6 +372,7 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
             default: if (t->hue > 0) ss_fimage_hue(&f, fh); break;
             }
     }
+    if (t->ra_n > 0 && randaugment(t, &f, &r, e)) goto done;
     if (t->gray_p > 0.0f && ss_rng_uniform(&r) < t->gray_p) ss_fimage_grayscale(&f);
     if (t->blur_p > 0.0f) {
         float u = ss_rng_uniform(&r), sigma = unif(&r, t->blur_lo, t->blur_hi);

@@ -736,3 +736,135 @@ void ss_fimage_solarize(ss_fimage *im, float threshold)
     for (size_t i = 0; i < n; i++)
         if (im->p[i] >= threshold) im->p[i] = 1.0f - im->p[i];
 }
+
+/* ---------------------------------------------------------------- RandAugment ops */
+
+static inline int level8(float v)
+{
+    int q = (int)(v * 255.0f + 0.5f);
+    return q < 0 ? 0 : (q > 255 ? 255 : q);
+}
+
+void ss_fimage_invert(ss_fimage *im)
+{
+    size_t n = (size_t)im->h * im->w * im->c;
+    for (size_t i = 0; i < n; i++) im->p[i] = 1.0f - im->p[i];
+}
+
+void ss_fimage_posterize(ss_fimage *im, int bits)
+{
+    if (bits >= 8) return;
+    if (bits < 0) bits = 0;
+    int mask = (0xff << (8 - bits)) & 0xff;
+    size_t n = (size_t)im->h * im->w * im->c;
+    for (size_t i = 0; i < n; i++) im->p[i] = (float)(level8(im->p[i]) & mask) / 255.0f;
+}
+
+void ss_fimage_solarize_add(ss_fimage *im, float add, float thresh)
+{
+    size_t n = (size_t)im->h * im->w * im->c;
+    for (size_t i = 0; i < n; i++)
+        if (im->p[i] < thresh) im->p[i] = clamp01(im->p[i] + add);
+}
+
+void ss_fimage_autocontrast(ss_fimage *im)
+{
+    const int C = im->c;
+    size_t n = (size_t)im->h * im->w;
+    for (int c = 0; c < C; c++) {
+        float lo = 1.0f, hi = 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float v = im->p[i * C + c];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        if (hi - lo <= 1.0f / 255.0f) continue;   /* flat channel: unchanged (Pillow) */
+        float s = 1.0f / (hi - lo);
+        for (size_t i = 0; i < n; i++) im->p[i * C + c] = clamp01((im->p[i * C + c] - lo) * s);
+    }
+}
+
+void ss_fimage_equalize(ss_fimage *im)
+{
+    /* Pillow ImageOps.equalize: step = (N - count of the last non-empty
+     * level) / 255; lut[v] = (n + step/2) / step with n the count below v. */
+    const int C = im->c;
+    size_t n = (size_t)im->h * im->w;
+    for (int c = 0; c < C; c++) {
+        size_t hist[256] = {0};
+        for (size_t i = 0; i < n; i++) hist[level8(im->p[i * C + c])]++;
+        size_t last = 0;
+        for (int v = 255; v >= 0; v--)
+            if (hist[v]) {
+                last = hist[v];
+                break;
+            }
+        size_t step = (n - last) / 255;
+        if (!step) continue;   /* Pillow leaves the channel unchanged */
+        float lut[256];
+        size_t acc = step / 2;
+        for (int v = 0; v < 256; v++) {
+            size_t q = acc / step;
+            lut[v] = (float)(q > 255 ? 255 : q) / 255.0f;
+            acc += hist[v];
+        }
+        for (size_t i = 0; i < n; i++) im->p[i * C + c] = lut[level8(im->p[i * C + c])];
+    }
+}
+
+int ss_fimage_sharpness(ss_fimage *im, float f, ss_err *e)
+{
+    const int C = im->c, H = im->h, W = im->w;
+    if (H < 3 || W < 3) return 0;
+    size_t n = (size_t)H * W * C;
+    float *sm = malloc(sizeof(float) * n);
+    if (!sm) return ss_fail(e, "out of memory for sharpness");
+    memcpy(sm, im->p, sizeof(float) * n);
+    for (int y = 1; y < H - 1; y++)
+        for (int x = 1; x < W - 1; x++)
+            for (int c = 0; c < C; c++) {
+                float s = 0.0f;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++)
+                        s += im->p[((size_t)(y + dy) * W + x + dx) * C + c] * (dy == 0 && dx == 0 ? 5.0f : 1.0f);
+                sm[((size_t)y * W + x) * C + c] = s / 13.0f;
+            }
+    for (size_t i = 0; i < n; i++) im->p[i] = clamp01(sm[i] + f * (im->p[i] - sm[i]));
+    free(sm);
+    return 0;
+}
+
+int ss_fimage_affine(ss_fimage *im, const double m[6], const float *fill, ss_err *e)
+{
+    const int C = im->c, H = im->h, W = im->w;
+    size_t n = (size_t)H * W * C;
+    float *src = malloc(sizeof(float) * n);
+    if (!src) return ss_fail(e, "out of memory for an affine warp");
+    memcpy(src, im->p, sizeof(float) * n);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            /* Pillow's affine maps output pixel centres (x+.5, y+.5); a
+             * source point outside [0,W)x[0,H) takes the fill, inside it
+             * interpolates with neighbours clamped to the edge. */
+            double ox = x + 0.5, oy = y + 0.5;
+            double sx = m[0] * ox + m[1] * oy + m[2], sy = m[3] * ox + m[4] * oy + m[5];
+            float *o = im->p + ((size_t)y * W + x) * C;
+            if (!(sx >= 0.0 && sy >= 0.0 && sx < W && sy < H)) {
+                for (int c = 0; c < C; c++) o[c] = fill[c];
+                continue;
+            }
+            sx -= 0.5, sy -= 0.5;
+            int x0 = (int)floor(sx), y0 = (int)floor(sy);
+            double fx = sx - x0, fy = sy - y0;
+            int xa = x0 < 0 ? 0 : x0, xb = x0 + 1 >= W ? W - 1 : x0 + 1;
+            int ya = y0 < 0 ? 0 : y0, yb = y0 + 1 >= H ? H - 1 : y0 + 1;
+            for (int c = 0; c < C; c++) {
+                double v00 = src[((size_t)ya * W + xa) * C + c], v01 = src[((size_t)ya * W + xb) * C + c];
+                double v10 = src[((size_t)yb * W + xa) * C + c], v11 = src[((size_t)yb * W + xb) * C + c];
+                double top = v00 + fx * (v01 - v00), bot = v10 + fx * (v11 - v10);
+                o[c] = clamp01((float)(top + fy * (bot - top)));
+            }
+        }
+    free(src);
+    return 0;
+}

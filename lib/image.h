@@ -107,4 +107,24 @@ int ss_fimage_blur(ss_fimage *im, float sigma, ss_err *e);
 /* Inverts values >= threshold (Pillow solarize; threshold 128/255). */
 void ss_fimage_solarize(ss_fimage *im, float threshold);
 
+/* The RandAugment operations (timm auto_augment.py over Pillow), on values
+ * read as 8-bit levels v*255:
+ *   invert         v -> 1 - v
+ *   posterize      keep the top `bits` bits of each 8-bit level
+ *   solarize_add   v < thresh: v + add (clamped)
+ *   autocontrast   per channel, stretch [min, max] to [0, 1] (no cutoff)
+ *   equalize       per channel, Pillow ImageOps.equalize on 8-bit levels
+ *   sharpness      blend with Pillow's SMOOTH-filtered image (3x3 kernel
+ *                  [1 1 1; 1 5 1; 1 1 1]/13, border pixels unchanged):
+ *                  out = smooth + f (v - smooth)
+ *   affine         out(x, y) = in(a x + b y + c, d x + e y + f) in pixel
+ *                  centres, bilinear, `fill` (per channel) outside. */
+void ss_fimage_invert(ss_fimage *im);
+void ss_fimage_posterize(ss_fimage *im, int bits);
+void ss_fimage_solarize_add(ss_fimage *im, float add, float thresh);
+void ss_fimage_autocontrast(ss_fimage *im);
+void ss_fimage_equalize(ss_fimage *im);
+int ss_fimage_sharpness(ss_fimage *im, float f, ss_err *e);
+int ss_fimage_affine(ss_fimage *im, const double m[6], const float *fill, ss_err *e);
+
 #endif

@@ -89,7 +89,7 @@ static void test_presets(void)
     ss_image im;
     photo(&im, 120, 160, 1);
     const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    const char *presets[] = {"deit", "dino-global1", "dino-global2", "dino-local", "rrc", "fmnist-light", "eval"};
+    const char *presets[] = {"deit", "deit-jitter", "dino-global1", "dino-global2", "dino-local", "rrc", "fmnist-light", "eval"};
     const int S = 48;
     size_t n = 3 * S * S;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);

@@ -2,7 +2,8 @@
  * exactly, JPEG (gray, RGB, CMYK) round trips closely, DCT scaling gives
  * the promised size, corrupt files fail with a message, resampling matches
  * Pillow (fixture made by tests/fixtures/data/make_resize_fixture.py), and
- * the colour operations do what they claim.
+ * the colour operations do what they claim, and the RandAugment operations
+ * match Pillow (fixture randaug_pil.bin).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ int main(void)
 {
     ss_err e;
     ss_image rgb, gray, dec;
+    ss_fimage f, g;
     uint8_t *buf;
     size_t len;
 
@@ -144,7 +146,6 @@ int main(void)
 
     /* Resampling: identity box is exact; constant stays constant. */
     make_pattern(&rgb, 48, 64, 3);
-    ss_fimage f;
     ss_fimage_alloc(&f, 48, 64, 3, &e);
     CHECK(ss_resample(&rgb, 0, 0, 64, 48, SS_INTERP_BICUBIC, &f, &e) == 0);
     double maxd = 0;
@@ -190,10 +191,62 @@ int main(void)
     free(ref);
     ss_image_free(&rgb);
 
+    /* RandAugment ops against Pillow (fixture randaug_pil.bin). */
+    snprintf(path, sizeof path, "%s/tests/fixtures/data/randaug_pil.bin", root ? root : ".");
+    ref = read_all(path, &len);
+    CHECK_MSG(ref != NULL && len == 9 * 48 * 64 * 3, "cannot read %s", path);
+    make_pattern(&rgb, 48, 64, 3);
+    const char *names[9] = {"autocontrast", "equalize", "posterize3", "solarize_add", "sharpness1.8",
+                            "sharpness0.2", "shear_x", "translate_y", "rotate20"};
+    const double tol[9] = {0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 1.5, 0.5, 1.5};
+    for (int k = 0; ref && len == 9 * 48 * 64 * 3 && k < 9; k++) {
+        ss_fimage o;
+        ss_fimage_alloc(&o, 48, 64, 3, &e);
+        for (size_t i = 0; i < 48 * 64 * 3; i++) o.p[i] = rgb.pix[i] / 255.0f;
+        const float fill[3] = {124 / 255.0f, 116 / 255.0f, 104 / 255.0f};
+        const double shear[6] = {1, 0.2, 0, 0, 1, 0}, ty[6] = {1, 0, 0, 0, 1, -7};
+        double a = -20.0 * 3.14159265358979323846 / 180.0, ca = cos(a), sa = sin(a);
+        const double rot[6] = {ca, sa, 32 - ca * 32 - sa * 24, -sa, ca, 24 + sa * 32 - ca * 24};
+        switch (k) {
+        case 0: ss_fimage_autocontrast(&o); break;
+        case 1: ss_fimage_equalize(&o); break;
+        case 2: ss_fimage_posterize(&o, 3); break;
+        case 3: ss_fimage_solarize_add(&o, 40 / 255.0f, 128 / 255.0f); break;
+        case 4: ss_fimage_sharpness(&o, 1.8f, &e); break;
+        case 5: ss_fimage_sharpness(&o, 0.2f, &e); break;
+        case 6: ss_fimage_affine(&o, shear, fill, &e); break;
+        case 7: ss_fimage_affine(&o, ty, fill, &e); break;
+        default: ss_fimage_affine(&o, rot, fill, &e); break;
+        }
+        const uint8_t *want = ref + (size_t)k * 48 * 64 * 3;
+        double md = 0, mean = 0;
+        for (size_t i = 0; i < 48 * 64 * 3; i++) {
+            double d = fabs(o.p[i] * 255.0 - want[i]);
+            md = d > md ? d : md;
+            mean += d;
+        }
+        mean /= 48 * 64 * 3;
+        CHECK_MSG(mean <= 0.5 && md <= tol[k], "%s vs Pillow: max diff %g, mean %g levels", names[k], md, mean);
+        ss_fimage_free(&o);
+    }
+    free(ref);
+    ss_image_free(&rgb);
+    /* Invert twice and sharpness 1 are identities. */
+    ss_fimage_alloc(&f, 5, 6, 3, &e);
+    ss_fimage_alloc(&g, 5, 6, 3, &e);
+    for (int i = 0; i < 90; i++) f.p[i] = g.p[i] = (float)((i * 37) % 90) / 90.0f;
+    ss_fimage_invert(&g);
+    ss_fimage_invert(&g);
+    ss_fimage_sharpness(&g, 1.0f, &e);
+    double idd = 0;
+    for (int i = 0; i < 90; i++) idd = fmax(idd, fabs(g.p[i] - f.p[i]));
+    CHECK(idd < 1e-6);
+    ss_fimage_free(&f);
+    ss_fimage_free(&g);
+
     /* Pixel ops on a float image. */
     ss_fimage_alloc(&f, 2, 3, 3, &e);
     for (int i = 0; i < 18; i++) f.p[i] = (float)i / 20.0f;
-    ss_fimage g;
     ss_fimage_alloc(&g, 2, 3, 3, &e);
     memcpy(g.p, f.p, sizeof(float) * 18);
     ss_fimage_hflip(&g);
