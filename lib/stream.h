@@ -48,7 +48,7 @@ void ss_sreader_set_max_record(ss_sreader *s, uint64_t max_bytes);
 
 long ss_sreader_count(const ss_sreader *s);        /* records read so far */
 uint64_t ss_sreader_bytes(const ss_sreader *s);    /* record bytes read so far (uncompressed) */
-int ss_sreader_compressed(const ss_sreader *s);    /* 1 if input is zstd */
+int ss_sreader_compressed(const ss_sreader *s);    /* 1 once a zstd frame was seen */
 const char *ss_sreader_path(const ss_sreader *s);  /* "-" for stdin */
 void ss_sreader_close(ss_sreader *s);
 
