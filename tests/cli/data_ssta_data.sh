@@ -34,8 +34,8 @@ expect 0 "$SD" info fashion-mnist:val
 has "$T/out" "^samples	6000$"
 has "$T/out" "^per_class	600,600,600,600,600,600,600,600,600,600$"
 has "$T/out" "^mean	0.2860$"
-expect 0 "$SD" info "fashion-mnist:train,per-class=3,seed=4"
-has "$T/out" "^spec	fashion-mnist:train,per-class=3,seed=4$"
+expect 0 "$SD" info "fashion-mnist:test,per-class=3,seed=4"
+has "$T/out" "^spec	fashion-mnist:test,per-class=3,seed=4$"
 has "$T/out" "^samples	30$"
 
 # classes, to stdout and atomically to a file
@@ -54,7 +54,7 @@ expect 0 "$SD" info "stream:$T/t.sts.zst"
 has "$T/out" "^samples	25$"
 has "$T/out" "^classes	10$"
 has "$T/out" "^height	28$"
-"$SD" export -n 7 fashion-mnist:val | "$SD" info stream:- >"$T/out" 2>"$T/err" || fail "export | info stream:- failed"
+"$SD" export -n 7 fashion-mnist:test | "$SD" info stream:- >"$T/out" 2>"$T/err" || fail "export | info stream:- failed"
 has "$T/out" "^samples	7$"
 # same pixels and labels through the stream: identical views
 expect 0 "$SD" export -u -o "$T/a.sts" fashion-mnist:test,n=20
@@ -67,17 +67,17 @@ for i in 0 7 19; do
 done
 
 # view: a PNG of an augmented view, deterministic
-expect 0 "$SD" view -i 3 -p fmnist-light --seed 5 --epoch 2 -o "$T/v1.png" fashion-mnist:train
-expect 0 "$SD" view -i 3 -p fmnist-light --seed 5 --epoch 2 -o "$T/v2.png" fashion-mnist:train
+expect 0 "$SD" view -i 3 -p fmnist-light --seed 5 --epoch 2 -o "$T/v1.png" fashion-mnist:test
+expect 0 "$SD" view -i 3 -p fmnist-light --seed 5 --epoch 2 -o "$T/v2.png" fashion-mnist:test
 cmp -s "$T/v1.png" "$T/v2.png" || fail "view is not deterministic"
 [ "$(head -c 4 "$T/v1.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "view did not write a PNG"
-expect 2 "$SD" view -i 3 -p nonesuch -o "$T/v3.png" fashion-mnist:train
+expect 2 "$SD" view -i 3 -p nonesuch -o "$T/v3.png" fashion-mnist:test
 has "$T/err" "unknown preset"
-expect 1 "$SD" view -i 999999 -o "$T/v3.png" fashion-mnist:val
+expect 1 "$SD" view -i 999999 -o "$T/v3.png" fashion-mnist:test
 has "$T/err" "out of range"
 
 # bench: one TSV line after the header
-expect 0 "$SD" bench -p fmnist-light -s 28 -b 32 -k 3 fashion-mnist:val
+expect 0 "$SD" bench -p fmnist-light -s 28 -b 32 -k 3 fashion-mnist:test
 has "$T/out" "^preset	size	threads	batch	images"
 has "$T/out" "^fmnist-light	28	1	32	96	"
 
