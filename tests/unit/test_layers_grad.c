@@ -299,8 +299,31 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     free(c.x); free(c.Ratt); free(g); free(dl); free(dx);
 }
 
+/* Reference values from PyTorch 1.13 (float64): F.interpolate of the basis
+ * images with scale_factor (g+0.1)/G, mode bicubic, align_corners False,
+ * as DINO's interpolate_pos_encoding; map[i,j] = weight of source cell j in
+ * output cell i, and the sum of |map|. */
+static void test_interp_torch(int G, int g, const int (*ij)[2], const double *want, int n, double abs_sum)
+{
+    float *map = malloc(sizeof(float) * G * G * g * g);
+    ss_vit_interp_map(map, G, g, g);
+    for (int k = 0; k < n; k++) CHECK_CLOSE(map[ij[k][0] * G * G + ij[k][1]], want[k], 1e-6, 1e-7);
+    double s = 0;
+    for (int i = 0; i < G * G * g * g; i++) s += fabs(map[i]);
+    CHECK_CLOSE(s, abs_sum, 1e-6, 0);
+    free(map);
+}
+
 static void test_interp(void)
 {
+    static const int ij4[6][2] = {{0, 0}, {0, 1}, {7, 5}, {20, 10}, {35, 15}, {14, 9}};
+    static const double w4[6] = {1.1847881336971524, -0.09630839860919428, 0.3273422735365173,
+                                 0.11934614921352187, 1.1316571386139427, 0.1250015130607078};
+    test_interp_torch(4, 6, ij4, w4, 6, 50.608081825619976);
+    static const int ij7[4][2] = {{0, 0}, {10, 8}, {40, 24}, {80, 48}};
+    static const double w7[4] = {1.1400263969118247, 0.6119082974982151, 0.9934960445739747, 1.0540510645934118};
+    test_interp_torch(7, 9, ij7, w7, 4, 119.9271724115508);
+
     /* 4 -> 6 (DINO's +0.1 scale): rows sum to 1 (bicubic weights partition unity) */
     float map[36 * 16];
     ss_vit_interp_map(map, 4, 6, 6);
