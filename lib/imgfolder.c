@@ -10,11 +10,15 @@
  * (class, path).
  *
  * Directory: files are read and decoded on demand, from any thread.
- * Archive: read once at open; the encoded bytes of every image member are
- * kept in memory (a compressed archive has no random access) and decoded on
- * demand. Memory is therefore the size of the encoded images; unpack
- * archives larger than memory to a directory. In an archive, a leading
- * folder shared by every member (e.g. "train/") is not a class.
+ * Uncompressed tar (ustar/pax/GNU, detected by its header, not its name):
+ * indexed at open by walking the 512-byte headers, members read on demand
+ * with pread, nothing held in memory: large archives work in place.
+ * Other archives (compressed tar, zip, ...; libarchive): read once at open;
+ * the encoded bytes of every image member are kept in memory (a compressed
+ * archive has no random access) and decoded on demand. Memory is then the
+ * size of the encoded images; use a plain .tar or a directory for sets
+ * larger than memory. In an archive, a leading folder shared by every
+ * member (e.g. "train/") is not a class.
  */
 #include "data_src.h"
 
@@ -36,7 +40,7 @@
 typedef struct item {
     char *path;      /* file path, or member name */
     char *cls;       /* class folder name (points into a names pool) */
-    size_t off, len; /* archive: bytes in blob */
+    size_t off, len; /* archive: bytes in blob, or file offset in a plain tar */
 } item;
 
 typedef struct folder {
@@ -46,6 +50,7 @@ typedef struct folder {
     size_t n, cap;
     uint8_t *blob;   /* archive members back to back */
     size_t blob_len, blob_cap;
+    int fd;          /* plain tar read in place, or -1 */
 } folder;
 
 static int is_image_name(const char *p)
@@ -131,8 +136,157 @@ static int list_dir(folder *f, const char *root, ss_err *e)
     return rc;
 }
 
+static int assign_archive_classes(folder *f, ss_err *e);
+
+/* ---- plain tar, indexed in place ---- */
+
+static uint64_t tar_num(const uint8_t *p, int n, int *ok)
+{
+    if (p[0] & 0x80) {   /* GNU base-256 */
+        uint64_t v = p[0] & 0x7f;
+        for (int i = 1; i < n; i++) {
+            if (v >> 55) return *ok = 0, 0;
+            v = v << 8 | p[i];
+        }
+        return v;
+    }
+    uint64_t v = 0;
+    int i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == 0)) i++;
+    for (; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
+        if (v >> 60) return *ok = 0, 0;
+        v = v * 8 + (uint64_t)(p[i] - '0');
+    }
+    for (; i < n; i++)
+        if (p[i] != ' ' && p[i] != 0) *ok = 0;
+    return v;
+}
+
+static int tar_header_ok(const uint8_t *h)
+{
+    int ok = 1;
+    uint64_t want = tar_num(h + 148, 8, &ok), sum = 0;
+    for (int i = 0; i < 512; i++) sum += (i >= 148 && i < 156) ? ' ' : h[i];
+    return ok && sum == want;
+}
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* Returns 1 if path is an uncompressed tar and was indexed, 0 if it is not a
+ * plain tar (use libarchive), -1 on error. */
+static int index_plain_tar(folder *f, const char *path, ss_err *e)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ss_fail(e, "%s: %s", path, strerror(errno));
+    struct stat st;
+    uint8_t h[512];
+    if (fstat(fd, &st) || st.st_size < 512 || pread_full(fd, h, 512, 0) || memcmp(h + 257, "ustar", 5) ||
+        !tar_header_ok(h)) {
+        close(fd);
+        return 0;
+    }
+    uint64_t size = (uint64_t)st.st_size, pos = 0;
+    char *longname = NULL;
+    int rc = 0;
+    while (pos + 512 <= size) {
+        if (pread_full(fd, h, 512, pos)) {
+            rc = ss_fail(e, "%s: read error at byte %llu", path, (unsigned long long)pos);
+            break;
+        }
+        int zero = 1;
+        for (int i = 0; i < 512 && zero; i++) zero = h[i] == 0;
+        if (zero) break;   /* end-of-archive marker */
+        int ok = 1;
+        uint64_t len = tar_num(h + 124, 12, &ok);
+        if (!tar_header_ok(h) || !ok || len > size || pos + 512 + len > size) {
+            rc = ss_fail(e, "%s: corrupt or truncated tar header at byte %llu", path, (unsigned long long)pos);
+            break;
+        }
+        uint64_t data = pos + 512;
+        char type = (char)h[156];
+        if (type == 'x' || type == 'L') {
+            /* pax extended header (path=...) or GNU long name for the next member. */
+            if (len > (1u << 20)) {
+                rc = ss_fail(e, "%s: oversized extended header at byte %llu", path, (unsigned long long)pos);
+                break;
+            }
+            char *buf = malloc((size_t)len + 1);
+            if (!buf || pread_full(fd, buf, (size_t)len, data)) {
+                free(buf);
+                rc = ss_fail(e, "%s: cannot read extended header at byte %llu", path, (unsigned long long)pos);
+                break;
+            }
+            buf[len] = 0;
+            if (type == 'L') {
+                free(longname);
+                longname = buf;
+            } else {
+                for (char *p = buf; p < buf + len;) {
+                    char *sp = strchr(p, ' ');
+                    long rl = strtol(p, NULL, 10);
+                    if (!sp || rl <= 0 || p + rl > buf + len) break;
+                    if (!strncmp(sp + 1, "path=", 5)) {
+                        free(longname);
+                        longname = strndup(sp + 6, (size_t)(p + rl - 1 - (sp + 6)));
+                    }
+                    p += rl;
+                }
+                free(buf);
+            }
+        } else if (type == '0' || type == 0 || type == '7') {
+            char name[4096];
+            if (longname) snprintf(name, sizeof name, "%s", longname);
+            else {
+                char nm[101], pre[156];
+                memcpy(nm, h, 100), nm[100] = 0;
+                memcpy(pre, h + 345, 155), pre[155] = 0;
+                if (pre[0]) snprintf(name, sizeof name, "%s/%s", pre, nm);
+                else snprintf(name, sizeof name, "%s", nm);
+            }
+            free(longname);
+            longname = NULL;
+            if (is_image_name(name)) {
+                if (len > FOLDER_MAX_FILE) {
+                    rc = ss_fail(e, "%s: %s: member size %llu unsupported", path, name, (unsigned long long)len);
+                    break;
+                }
+                if (push_item(f, name, "", e)) {
+                    rc = -1;
+                    break;
+                }
+                f->items[f->n - 1].off = (size_t)data;
+                f->items[f->n - 1].len = (size_t)len;
+            }
+        } else {
+            free(longname);   /* directories, links, globals: skipped */
+            longname = NULL;
+        }
+        pos = data + (len + 511) / 512 * 512;
+    }
+    free(longname);
+    if (rc) {
+        close(fd);
+        return -1;
+    }
+    f->fd = fd;
+    return 1;
+}
+
 static int read_archive(folder *f, const char *path, ss_err *e)
 {
+    int plain = index_plain_tar(f, path, e);
+    if (plain < 0) return -1;
+    if (plain) return assign_archive_classes(f, e);
     struct archive *a = archive_read_new();
     if (!a) return ss_fail(e, "out of memory");
     archive_read_support_filter_all(a);
@@ -179,7 +333,13 @@ static int read_archive(folder *f, const char *path, ss_err *e)
     if (!rc && r != ARCHIVE_EOF) rc = ss_fail(e, "%s: %s", path, archive_error_string(a));
     archive_read_free(a);
     if (rc) return -1;
-    /* Class = first path component after a leading folder common to all. */
+    return assign_archive_classes(f, e);
+}
+
+/* Class = first path component after a leading folder common to all
+ * members; members at the root are dropped. */
+static int assign_archive_classes(folder *f, ss_err *e)
+{
     size_t strip = 0;
     if (f->n) {
         const char *p0 = f->items[0].path;
@@ -237,6 +397,7 @@ static void folder_close(ss_src *s)
     for (size_t i = 0; i < f->n; i++) free(f->items[i].path), free(f->items[i].cls);
     free(f->items);
     free(f->blob);
+    if (f->fd >= 0) close(f->fd);
     free(f->root);
     free(f);
     s->impl = NULL;
@@ -285,6 +446,18 @@ static int folder_get(ss_src *s, size_t i, int min_side, int want_c, ss_image *i
 {
     folder *f = s->impl;
     const item *it = &f->items[i];
+    if (f->archive && f->fd >= 0) {
+        uint8_t *buf = malloc(it->len ? it->len : 1);
+        if (!buf) return ss_fail(e, "%s: %s: out of memory", f->root, it->path);
+        if (pread_full(f->fd, buf, it->len, it->off)) {
+            free(buf);
+            return ss_fail(e, "%s: %s: read error", f->root, it->path);
+        }
+        int rc = ss_image_decode(buf, it->len, min_side, want_c, im, e);
+        free(buf);
+        if (rc) return ss_prefix(e, "%s: %s", f->root, it->path);
+        return 0;
+    }
     if (f->archive) {
         if (ss_image_decode(f->blob + it->off, it->len, min_side, want_c, im, e))
             return ss_prefix(e, "%s: %s", f->root, it->path);
@@ -352,6 +525,7 @@ int ss_src_folder(ss_src *s, const char *path, const char *classes_file, ss_err 
         free(f);
         return ss_fail(e, "out of memory");
     }
+    f->fd = -1;
     s->impl = f;
     s->close = folder_close;
     s->get = folder_get;
