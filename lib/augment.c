@@ -20,7 +20,9 @@
  *                 gray p .2, blur sigma U(.1,2) p 1.0
  *   dino-global2  same, blur p 0.1, solarize p 0.2
  *   dino-local    RRC scale (0.05,0.4), blur p 0.5
- * A preset name may carry options: "eval,crop=0.9", "deit,interp=bilinear".
+ * A preset name may carry options that override its parameters:
+ * "eval,crop=0.9", "deit,interp=bilinear", "dino-local,scale=0.2:0.5,sigma=0.1:0.5"
+ * (list at apply_option and in ssta-data(5)).
  *
  * Differences from the PIL/torchvision originals, by design: pixel ops work
  * in float (no rounding to 8 bits between steps); blur is an exact Gaussian
@@ -106,6 +108,75 @@ static int set_preset(ss_transform *t, const char *name, ss_err *e)
     return 0;
 }
 
+/* "x" -> *a in [lo, hi]; returns 0 or -1. */
+static int opt_float(const char *v, float lo, float hi, float *a)
+{
+    char *end;
+    float x = strtof(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi)) return -1;
+    *a = x;
+    return 0;
+}
+
+/* "a:b" -> a <= b, both in [lo, hi]. */
+static int opt_range(const char *v, float lo, float hi, float out[2])
+{
+    char *end;
+    float a = strtof(v, &end);
+    if (end == v || *end != ':') return -1;
+    const char *w = end + 1;
+    float b = strtof(w, &end);
+    if (end == w || *end || !(a >= lo && b <= hi && a <= b)) return -1;
+    out[0] = a, out[1] = b;
+    return 0;
+}
+
+/* Applies one "key=value" option of a preset string; -1 if bad. Options
+ * override the preset's parameter of the same name (probabilities p in
+ * [0,1]): crop=R (eval), interp=bilinear|bicubic, scale=LO:HI and
+ * ratio=LO:HI (random resized crop), pad=N (pad-crop), flip=P, jitter=P,
+ * gray=P, blur=P, sigma=LO:HI, solarize=P, erase=P. */
+static int apply_option(ss_transform *t, const char *k, const char *v)
+{
+    if (!strcmp(k, "crop")) return t->geom == G_EVAL ? opt_float(v, 0.05f, 1.0f, &t->crop) : -1;
+    if (!strcmp(k, "interp")) {
+        if (!strcmp(v, "bilinear")) t->interp = SS_INTERP_BILINEAR;
+        else if (!strcmp(v, "bicubic")) t->interp = SS_INTERP_BICUBIC;
+        else return -1;
+        return 0;
+    }
+    if (!strcmp(k, "scale")) return t->geom == G_RRC ? opt_range(v, 1e-4f, 1.0f, t->scale) : -1;
+    if (!strcmp(k, "ratio")) return t->geom == G_RRC ? opt_range(v, 0.01f, 100.0f, t->ratio) : -1;
+    if (!strcmp(k, "pad")) {
+        float p;
+        if (t->geom != G_PADCROP || opt_float(v, 0.0f, 256.0f, &p) || p != (float)(int)p) return -1;
+        t->pad = (int)p;
+        return 0;
+    }
+    if (!strcmp(k, "flip")) return opt_float(v, 0.0f, 1.0f, &t->flip_p);
+    if (!strcmp(k, "jitter")) {
+        if (opt_float(v, 0.0f, 1.0f, &t->jitter_p)) return -1;
+        if (t->jitter_p > 0.0f && t->bri == 0.0f && t->con == 0.0f && t->sat == 0.0f && t->hue == 0.0f)
+            t->bri = t->con = t->sat = 0.4f, t->hue = 0.1f;   /* DINO's strengths */
+        return 0;
+    }
+    if (!strcmp(k, "gray")) return opt_float(v, 0.0f, 1.0f, &t->gray_p);
+    if (!strcmp(k, "blur")) {
+        if (opt_float(v, 0.0f, 1.0f, &t->blur_p)) return -1;
+        if (t->blur_hi == 0.0f) t->blur_lo = 0.1f, t->blur_hi = 2.0f;
+        return 0;
+    }
+    if (!strcmp(k, "sigma")) {
+        float r[2];
+        if (opt_range(v, 1e-3f, 64.0f, r)) return -1;
+        t->blur_lo = r[0], t->blur_hi = r[1];
+        return 0;
+    }
+    if (!strcmp(k, "solarize")) return opt_float(v, 0.0f, 1.0f, &t->solar_p);
+    if (!strcmp(k, "erase")) return opt_float(v, 0.0f, 1.0f, &t->erase_p);
+    return -1;
+}
+
 ss_transform *ss_transform_new(const char *preset, int out_h, int out_w, int c,
                                const float *mean, const float *std, ss_err *e)
 {
@@ -141,40 +212,29 @@ ss_transform *ss_transform_new(const char *preset, int out_h, int out_w, int c,
         return NULL;
     }
     snprintf(t->name, sizeof t->name, "%s", buf);
-    for (char *tok = opts ? strtok(opts, ",") : NULL; tok; tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = opts ? strtok_r(opts, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
         char *v = strchr(tok, '=');
-        char *end = NULL;
         if (v) *v++ = 0;
-        if (v && !strcmp(tok, "crop") && t->geom == G_EVAL) {
-            t->crop = strtof(v, &end);
-            if (*end || !(t->crop > 0.05f && t->crop <= 1.0f)) goto badopt;
-        } else if (v && !strcmp(tok, "interp")) {
-            if (!strcmp(v, "bilinear")) t->interp = SS_INTERP_BILINEAR;
-            else if (!strcmp(v, "bicubic")) t->interp = SS_INTERP_BICUBIC;
-            else goto badopt;
-        } else if (v && !strcmp(tok, "flip")) {
-            t->flip_p = strtof(v, &end);
-            if (*end || !(t->flip_p >= 0.0f && t->flip_p <= 1.0f)) goto badopt;
-        } else {
-            if (v) v[-1] = '=';
-            goto badopt;
+        if (!v || apply_option(t, tok, v)) {
+            ss_fail(e, "transform %s: bad option '%s%s%s' (%s)", t->name, tok, v ? "=" : "", v ? v : "",
+                    "crop, interp, scale, ratio, pad, flip, jitter, gray, blur, sigma, solarize, erase; see ssta-data(5)");
+            free(t);
+            return NULL;
         }
-        continue;
-    badopt:
-        ss_fail(e, "transform %s: bad option '%s%s%s'", t->name, tok, v ? "=" : "", v ? v : "");
-        free(t);
-        return NULL;
     }
     int n = snprintf(t->desc, sizeof t->desc, "%s %dx%dx%d interp=%s", t->name, t->oh, t->ow, t->c,
                      t->interp == SS_INTERP_BICUBIC ? "bicubic" : "bilinear");
     if (t->geom == G_EVAL) n += snprintf(t->desc + n, sizeof t->desc - n, " crop=%.4g", t->crop);
     if (t->geom == G_PADCROP) n += snprintf(t->desc + n, sizeof t->desc - n, " pad=%d", t->pad);
     if (t->geom == G_RRC)
-        n += snprintf(t->desc + n, sizeof t->desc - n, " rrc-scale=%.3g:%.3g", t->scale[0], t->scale[1]);
+        n += snprintf(t->desc + n, sizeof t->desc - n, " scale=%.3g:%.3g ratio=%.3g:%.3g", t->scale[0], t->scale[1],
+                      t->ratio[0], t->ratio[1]);
     n += snprintf(t->desc + n, sizeof t->desc - n,
-                  " flip=%.3g jitter=%.3g(%.3g,%.3g,%.3g,%.3g) gray=%.3g blur=%.3g solarize=%.3g erase=%.3g",
-                  t->flip_p, t->jitter_p, t->bri, t->con, t->sat, t->hue, t->gray_p, t->blur_p, t->solar_p,
-                  t->erase_p);
+                  " flip=%.3g jitter=%.3g(%.3g,%.3g,%.3g,%.3g) gray=%.3g blur=%.3g sigma=%.3g:%.3g solarize=%.3g"
+                  " erase=%.3g",
+                  t->flip_p, t->jitter_p, t->bri, t->con, t->sat, t->hue, t->gray_p, t->blur_p, t->blur_lo,
+                  t->blur_hi, t->solar_p, t->erase_p);
     if (t->ra_n)
         snprintf(t->desc + n, sizeof t->desc - n, " randaug=n%d-m%g-mstd%g-p%g-inc", t->ra_n, t->ra_m, t->ra_std, t->ra_p);
     return t;
@@ -427,9 +487,23 @@ struct ss_multicrop {
 ss_multicrop *ss_multicrop_new(const char *recipe, int global, int local, int nlocal, int c,
                                const float *mean, const float *std, ss_err *e)
 {
-    if (!recipe || strcmp(recipe, "dino")) {
-        ss_fail(e, "unknown multi-crop recipe '%s' (dino)", recipe ? recipe : "");
+    /* recipe = "dino" [",global-scale=A:B"] [",local-scale=A:B"] [",OPT=V"...]:
+     * OPT=V pairs go to every view's preset (see apply_option). */
+    char buf[512], gopt[512] = "", lopt[512] = "", aopt[512] = "";
+    snprintf(buf, sizeof buf, "%s", recipe ? recipe : "");
+    char *save = NULL, *tok = strtok_r(buf, ",", &save);
+    if (!tok || strcmp(tok, "dino")) {
+        ss_fail(e, "unknown multi-crop recipe '%s' (dino[,global-scale=A:B][,local-scale=A:B][,OPT=V...])",
+                recipe ? recipe : "");
         return NULL;
+    }
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        char *dst = aopt;
+        const char *val = tok;
+        if (!strncmp(tok, "global-scale=", 13)) dst = gopt, val = tok + 7;
+        else if (!strncmp(tok, "local-scale=", 12)) dst = lopt, val = tok + 6;
+        size_t l = strlen(dst);
+        snprintf(dst + l, sizeof gopt - l, ",%s", val);
     }
     if (nlocal < 0 || nlocal > 64) {
         ss_fail(e, "multi-crop: %d local views (0..64)", nlocal);
@@ -443,9 +517,11 @@ ss_multicrop *ss_multicrop_new(const char *recipe, int global, int local, int nl
     }
     m->nviews = 2 + nlocal;
     for (int v = 0; v < m->nviews; v++) {
-        const char *p = v == 0 ? "dino-global1" : v == 1 ? "dino-global2" : "dino-local";
-        int s = v < 2 ? global : local;
-        if (!(m->views[v] = ss_transform_new(p, s, s, c, mean, std, e))) {
+        char p[1600];
+        snprintf(p, sizeof p, "%s%s%s", v == 0 ? "dino-global1" : v == 1 ? "dino-global2" : "dino-local",
+                 v < 2 ? gopt : lopt, aopt);
+        int sz = v < 2 ? global : local;
+        if (!(m->views[v] = ss_transform_new(p, sz, sz, c, mean, std, e))) {
             ss_multicrop_free(m);
             return NULL;
         }

@@ -91,7 +91,9 @@ const char *ss_transform_describe(const ss_transform *t);
 
 /* Multi-crop (self-supervised training): several views of one sample at
  * different sizes. recipe "dino" = 2 global views (dino-global1,
- * dino-global2) at `global` px and `nlocal` dino-local views at `local` px.
+ * dino-global2) at `global` px and `nlocal` dino-local views at `local` px;
+ * "dino,global-scale=A:B,local-scale=A:B,OPT=V..." overrides the crop
+ * scales and passes other preset options (ssta-data(5)) to every view.
  * View v of sample i in epoch e is keyed (seed, AUG, e, i, v). */
 typedef struct ss_multicrop ss_multicrop;
 ss_multicrop *ss_multicrop_new(const char *recipe, int global, int local, int nlocal, int c,

@@ -133,6 +133,55 @@ static void test_presets(void)
     ss_image_free(&im);
 }
 
+static void test_options(void)
+{
+    ss_err e;
+    const float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
+    ss_transform *t = ss_transform_new("dino-local,scale=0.2:0.5,sigma=0.1:0.5", 32, 32, 3, mean, std, &e);
+    CHECK_MSG(t != NULL, "%s", e.msg);
+    if (t) {
+        CHECK_MSG(strstr(ss_transform_describe(t), "scale=0.2:0.5") && strstr(ss_transform_describe(t), "sigma=0.1:0.5"),
+                  "%s", ss_transform_describe(t));
+        ss_transform_free(t);
+    }
+    const char *bad[] = {"eval,scale=0.1:0.5", "deit,flip=2", "rrc,scale=0.5:0.2", "rrc,scale=0.5", "eval,crop",
+                         "fmnist-light,pad=1.5", "eval,frobnicate=1"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        ss_transform *b = ss_transform_new(bad[k], 32, 32, 3, mean, std, &e);
+        CHECK_MSG(b == NULL, "'%s' accepted", bad[k]);
+        if (b) ss_transform_free(b);
+        else CHECK_MSG(strstr(e.msg, "bad option"), "%s", e.msg);
+    }
+    /* Options that switch the randomness off give the identity. */
+    ss_image im;
+    photo(&im, 40, 40, 3);
+    float v[3 * 40 * 40];
+    const char *ident[] = {"rrc,scale=1:1,ratio=1:1,flip=0", "fmnist-light,pad=0,flip=0"};
+    for (int k = 0; k < 2; k++) {
+        ss_transform *id = ss_transform_new(ident[k], 40, 40, 3, mean, std, &e);
+        CHECK_MSG(id != NULL, "%s", e.msg);
+        if (!id) continue;
+        CHECK(ss_transform_apply(id, &im, 9, 9, 9, v, &e) == 0);
+        double md = 0;
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < 1600; p++) md = fmax(md, fabs(v[c * 1600 + p] * 255.0 - im.pix[p * 3 + c]));
+        CHECK_MSG(md < 1e-3, "%s: not the identity (max diff %g levels)", ident[k], md);
+        ss_transform_free(id);
+    }
+    ss_image_free(&im);
+    /* Multi-crop recipe options reach the right views. */
+    ss_multicrop *m = ss_multicrop_new("dino,local-scale=0.1:0.2,blur=0", 32, 16, 1, 3, mean, std, &e);
+    CHECK_MSG(m != NULL, "%s", e.msg);
+    if (m) {
+        const char *d0 = ss_transform_describe(ss_multicrop_view(m, 0)), *d2 = ss_transform_describe(ss_multicrop_view(m, 2));
+        CHECK_MSG(strstr(d0, "scale=0.4:1 ") && strstr(d0, "blur=0 "), "%s", d0);
+        CHECK_MSG(strstr(d2, "scale=0.1:0.2 ") && strstr(d2, "blur=0 "), "%s", d2);
+        ss_multicrop_free(m);
+    }
+    CHECK(ss_multicrop_new("dino,local-scale=0.5:0.1", 32, 16, 1, 3, mean, std, &e) == NULL);
+    CHECK(ss_multicrop_new("simclr", 32, 16, 1, 3, mean, std, &e) == NULL);
+}
+
 static void test_multicrop(void)
 {
     ss_err e;
@@ -338,6 +387,7 @@ int main(void)
 {
     test_eval_vs_pillow();
     test_presets();
+    test_options();
     test_multicrop();
     test_loader_jpeg();
     test_mix();
