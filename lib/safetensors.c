@@ -18,11 +18,13 @@
 #include "safetensors.h"
 #include "io.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- dtypes */
 
@@ -992,12 +994,74 @@ int ss_record_encode(const ss_record *r, uint8_t **buf, size_t *len, ss_err *e)
 
 /* ----------------------------------------------------------- file helpers */
 
+static int is_zstd(const uint8_t *p, size_t n)
+{
+    return n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd;
+}
+
+/* A regular file is read in place: sizes are checked against the file size
+ * before any tensor is allocated, and each tensor is read straight into its
+ * own buffer (memory = one copy of the checkpoint). Anything else (a pipe,
+ * "-") is read whole and decoded. */
+static int st_load_regular(FILE *f, uint64_t size, ss_record *r, ss_err *e)
+{
+    uint8_t lb[8];
+    if (size < 8 || fread(lb, 1, 8, f) != 8)
+        return ss_fail(e, "truncated: %llu bytes, a record needs at least 8", (unsigned long long)size);
+    if (is_zstd(lb, 8))
+        return ss_fail(e, "is zstd-compressed; a checkpoint is a plain safetensors file (decompress with 'sts cat -u')");
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | lb[i];
+    if (n > SS_MAX_HEADER) return ss_fail(e, "header length %llu exceeds %u", (unsigned long long)n, SS_MAX_HEADER);
+    if (n > size - 8)
+        return ss_fail(e, "truncated: header length %llu, but only %llu bytes follow", (unsigned long long)n,
+                       (unsigned long long)(size - 8));
+    uint8_t *h = malloc(n ? (size_t)n : 1);
+    if (!h) return ss_fail(e, "out of memory");
+    if (fread(h, 1, (size_t)n, f) != n) {
+        free(h);
+        return ss_fail(e, "read error");
+    }
+    uint64_t dlen;
+    int rc = ss_record_decode_header(r, h, (size_t)n, &dlen, e);
+    free(h);
+    if (rc < 0) return -1;
+    if (dlen != size - 8 - n) {
+        ss_record_free(r);
+        return ss_fail(e, "%s: tensors end at byte %llu of the buffer, but the buffer has %llu bytes",
+                       dlen > size - 8 - n ? "truncated" : "trailing bytes", (unsigned long long)dlen,
+                       (unsigned long long)(size - 8 - n));
+    }
+    for (int i = 0; i < r->ntensors; i++) {
+        ss_tensor *t = &r->t[i];
+        if (!(t->data = malloc(t->nbytes ? t->nbytes : 1)) || fread(t->data, 1, t->nbytes, f) != t->nbytes) {
+            ss_fail(e, "%s: %s", t->name, t->data ? "read error" : "out of memory");
+            ss_record_free(r);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int ss_st_load(const char *path, ss_record *r, ss_err *e)
 {
+    ss_record_free(r);
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? NULL : fopen(path, "rb");
+    if (!is_stdin && !f) return ss_fail(e, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        int rc = st_load_regular(f, (uint64_t)st.st_size, r, e);
+        fclose(f);
+        return rc < 0 ? ss_prefix(e, "%s", path) : 0;
+    }
+    if (f) fclose(f);
     uint8_t *buf;
     size_t len;
     if (ss_read_file(path, SIZE_MAX, &buf, &len, e) < 0) return -1;
-    int rc = ss_record_decode(r, buf, len, e);
+    int rc = is_zstd(buf, len)
+                 ? ss_fail(e, "is zstd-compressed; a checkpoint is a plain safetensors file (decompress with 'sts cat -u')")
+                 : ss_record_decode(r, buf, len, e);
     free(buf);
     if (rc < 0) return ss_prefix(e, "%s", path);
     return 0;

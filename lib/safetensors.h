@@ -104,8 +104,11 @@ int ss_record_decode_header(ss_record *r, const uint8_t *json, size_t n,
                             uint64_t *data_len, ss_err *e);
 int ss_record_encode_header(const ss_record *r, uint8_t **buf, size_t *len, ss_err *e);
 
-/* Whole-file helpers. Errors are prefixed with the path. Save is atomic
- * (temporary file in the same folder, fsync, rename). */
+/* Whole-file helpers. Errors are prefixed with the path. Load reads a
+ * regular file in place (one copy of the data in memory; sizes checked
+ * against the file size before allocating), "-" or a pipe whole; a
+ * zstd-compressed file is refused with a hint. Save is atomic (temporary
+ * file in the same folder, fsync, rename). */
 int ss_st_load(const char *path, ss_record *r, ss_err *e);
 int ss_st_save(const char *path, const ss_record *r, ss_err *e);
 

@@ -464,6 +464,11 @@ int ss_stream_header(ss_record *r, const char *kind, const char *producer, ss_er
     return 0;
 }
 
+int ss_stream_is_header(const ss_record *r)
+{
+    return r->ntensors == 0 && ss_record_meta(r, "ssta.format") != NULL;
+}
+
 int ss_stream_expect(const ss_record *hdr, const char *key, const char *want, ss_err *e)
 {
     const char *have = ss_record_meta(hdr, key);

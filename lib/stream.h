@@ -68,6 +68,10 @@ void ss_swriter_abort(ss_swriter *w);             /* drop the temp file; frees w
 /* Fills r as a stream header of `kind` written by `producer`. */
 int ss_stream_header(ss_record *r, const char *kind, const char *producer, ss_err *e);
 
+/* 1 if r looks like a stream header record: no tensors and an
+ * "ssta.format" field (callers also check that it is record 0). */
+int ss_stream_is_header(const ss_record *r);
+
 /* Checks that header field `key` equals `want`; otherwise fails with
  * "field 'key' is 'have', expected 'want'" (or "has no field 'key'"). */
 int ss_stream_expect(const ss_record *hdr, const char *key, const char *want, ss_err *e);

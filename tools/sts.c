@@ -135,11 +135,6 @@ static void print_shape(const ss_tensor *t)
     for (int d = 0; d < t->ndim; d++) printf("%s%lld", d ? "x" : "", (long long)t->shape[d]);
 }
 
-static int is_stream_header(const ss_record *r)
-{
-    return r->ntensors == 0 && ss_record_meta(r, "ssta.format") != NULL;
-}
-
 static ss_sreader *open_in(const char *path)
 {
     ss_err e;
@@ -336,7 +331,7 @@ static int cmd_head(int argc, char **argv)
     int rc = 1;
     while (kept < n || ss_sreader_count(s) == 0) {
         if ((rc = ss_sreader_next(s, &r, &e)) != 1) break;
-        int hdr = ss_sreader_count(s) == 1 && is_stream_header(&r);
+        int hdr = ss_sreader_count(s) == 1 && ss_stream_is_header(&r);
         if (!hdr && kept == n) break; /* n == 0 and no header record */
         if (ss_swriter_put(out, &r, &e) < 0) die_abort(out, &e);
         if (!hdr) kept++;

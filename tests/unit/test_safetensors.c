@@ -368,6 +368,28 @@ static void test_file(void)
     CHECK(ss_st_save(path, &r, &e) == 0);
     CHECK(ss_st_load(path, &d, &e) == 0);
     CHECK(d.ntensors == 1 && d.t[0].nbytes == 20 && memcmp(d.t[0].data, v, 20) == 0);
+    /* damaged files: truncated anywhere, trailing bytes, compressed */
+    FILE *f = fopen(path, "rb");
+    uint8_t img[4096];
+    size_t n = fread(img, 1, sizeof img, f);
+    fclose(f);
+    int bad = 0;
+    for (size_t cut = 0; cut < n; cut++) {
+        f = fopen(path, "wb");
+        fwrite(img, 1, cut, f);
+        fclose(f);
+        if (ss_st_load(path, &d, &e) != -1 || !strstr(e.msg, path) || d.ntensors) bad++;
+    }
+    CHECK_MSG(bad == 0, "%d truncated files accepted or misreported", bad);
+    f = fopen(path, "wb");
+    fwrite(img, 1, n, f);
+    fputc(0, f);
+    fclose(f);
+    CHECK(ss_st_load(path, &d, &e) == -1 && strstr(e.msg, "trailing bytes"));
+    f = fopen(path, "wb");
+    fwrite("\x28\xb5\x2f\xfd\0\0\0\0\0", 1, 9, f);
+    fclose(f);
+    CHECK(ss_st_load(path, &d, &e) == -1 && strstr(e.msg, "zstd-compressed"));
     remove(path);
     CHECK(ss_st_load(path, &d, &e) == -1 && strstr(e.msg, path));
     ss_record_free(&r);

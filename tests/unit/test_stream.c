@@ -134,13 +134,15 @@ static void test_roundtrip(void)
         ss_record r;
         ss_record_init(&r);
         CHECK(ss_sreader_next(s, &r, &e) == 1);
+        CHECK(ss_stream_is_header(&r));
         CHECK(ss_stream_expect(&r, "ssta.format", "sts/1", &e) == 0);
         CHECK(ss_stream_expect(&r, "ssta.kind", "test", &e) == 0);
         CHECK(ss_stream_expect(&r, "ssta.kind", "attn", &e) == -1 &&
               strcmp(e.msg, "field 'ssta.kind' is 'test', expected 'attn'") == 0);
         CHECK(ss_stream_expect(&r, "ssta.seed", "1", &e) == -1 && strstr(e.msg, "no field 'ssta.seed'"));
+        CHECK(ss_sreader_next(s, &r, &e) == 1 && !ss_stream_is_header(&r));
         ss_record_free(&r);
-        long n = read_all(s, &e, 0);
+        long n = 1 + read_all(s, &e, 0);
         CHECK(n == 5);
         CHECK(ss_sreader_count(s) == 6);
         CHECK(ss_sreader_compressed(s) == (levels[i] != 0));
