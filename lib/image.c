@@ -817,7 +817,7 @@ int ss_fimage_sharpness(ss_fimage *im, float f, ss_err *e)
     const int C = im->c, H = im->h, W = im->w;
     if (H < 3 || W < 3) return 0;
     size_t n = (size_t)H * W * C;
-    float *sm = malloc(sizeof(float) * n);
+    float *sm = ss_scratch(5, sizeof(float) * n);
     if (!sm) return ss_fail(e, "out of memory for sharpness");
     memcpy(sm, im->p, sizeof(float) * n);
     for (int y = 1; y < H - 1; y++)
@@ -830,7 +830,6 @@ int ss_fimage_sharpness(ss_fimage *im, float f, ss_err *e)
                 sm[((size_t)y * W + x) * C + c] = s / 13.0f;
             }
     for (size_t i = 0; i < n; i++) im->p[i] = clamp01(sm[i] + f * (im->p[i] - sm[i]));
-    free(sm);
     return 0;
 }
 
@@ -838,7 +837,7 @@ int ss_fimage_affine(ss_fimage *im, const double m[6], const float *fill, ss_err
 {
     const int C = im->c, H = im->h, W = im->w;
     size_t n = (size_t)H * W * C;
-    float *src = malloc(sizeof(float) * n);
+    float *src = ss_scratch(5, sizeof(float) * n);
     if (!src) return ss_fail(e, "out of memory for an affine warp");
     memcpy(src, im->p, sizeof(float) * n);
     for (int y = 0; y < H; y++)
@@ -865,6 +864,5 @@ int ss_fimage_affine(ss_fimage *im, const double m[6], const float *fill, ss_err
                 o[c] = clamp01((float)(top + fy * (bot - top)));
             }
         }
-    free(src);
     return 0;
 }
