@@ -52,6 +52,14 @@ $VF --model "$T/m.st" --data fashion-mnist:test,n=30 --zero-heads 0:0,0:1,0:2,1:
 tail -c 1200 "$T/l1.sts" >"$T/t1"; tail -c 1200 "$T/l3.sts" >"$T/t3"
 cmp -s "$T/t1" "$T/t3" && fail "--zero-heads had no effect"
 
+# a plain timm-named file without ssta metadata (the PyTorch fixture): the
+# head count must be given, everything else comes from the shapes
+FX="$SSTA_ROOT/tests/fixtures/vit_28x28x1.safetensors"
+$VF --model "$FX" --data fashion-mnist:test,n=10 --eval-only >/dev/null 2>"$T/err"; [ $? -eq 1 ] || fail "no heads not exit 1"
+grep -q 'number of heads is not in the file' "$T/err" || fail "no heads message: $(cat "$T/err")"
+$VF --model "$FX" --heads 3 --data fashion-mnist:test,n=10 --eval-only >"$T/fx.tsv" 2>/dev/null || fail "timm file with --heads"
+grep -q '^fashion-mnist:test.*	10	' "$T/fx.tsv" || fail "timm file table: $(cat "$T/fx.tsv")"
+
 # binary to a terminal is refused (only checkable when we have one)
 if [ -t 1 ]; then $VF --model "$T/m.st" --data fashion-mnist:test,n=5 && fail "wrote to a terminal"; fi
 echo ok
