@@ -362,6 +362,8 @@ static int png_decode(const uint8_t *buf, size_t len, int want_c, ss_image *out,
         return ss_fail(e, "out of memory decoding a %ux%u PNG", ihdr.width, ihdr.height);
     }
     rc = spng_decode_image(ctx, rgba, need, SPNG_FMT_RGBA8, 0);
+    /* Read on to IEND: a file cut after its image data is still truncated. */
+    if (!rc) rc = spng_decode_chunks(ctx);
     spng_ctx_free(ctx);
     if (rc) {
         free(rgba);

@@ -283,5 +283,52 @@ int main(void)
     CHECK(f.p[10 * 21 + 10] < 0.1f && f.p[10 * 21 + 10] > f.p[10 * 21 + 12]);
     ss_fimage_free(&f);
 
+    /* Damaged files: every truncation and random byte flips of a JPEG and a
+     * PNG either decode to a sane image or fail with a message; never a
+     * crash or a hang (SSTA_LONG=1: many more mutations, for the sanitizer
+     * tier). */
+    {
+        int longrun = getenv("SSTA_LONG") && *getenv("SSTA_LONG") == '1';
+        int flips = longrun ? 20000 : 400;
+        make_smooth(&rgb, 24, 40, 3);
+        uint8_t *enc[2];
+        size_t elen[2];
+        CHECK(ss_jpeg_encode(&rgb, 80, &enc[0], &elen[0], &e) == 0);
+        CHECK(ss_png_encode(&rgb, &enc[1], &elen[1], &e) == 0);
+        ss_image_free(&rgb);
+        unsigned seed = 12345;
+        for (int k = 0; k < 2; k++) {
+            uint8_t *m = malloc(elen[k]);
+            int ok = 0, failed = 0, insane = 0, silent = 0;
+            /* (libspng accepts a PNG missing only the CRC of its IEND
+             * chunk, the last 4 bytes: those cuts are not counted.) */
+            size_t maxcut = k ? elen[k] - 4 : elen[k];
+            for (size_t cut = 0; cut < maxcut; cut += longrun ? 1 : 7) {
+                int r = ss_image_decode(enc[k], cut, 0, 0, &dec, &e);
+                if (r == 0) ss_image_free(&dec), ok++;
+                else failed++, silent += e.msg[0] == 0;
+            }
+            CHECK_MSG(ok == 0, "%s: %d truncated files decoded", k ? "PNG" : "JPEG", ok);
+            for (int it = 0; it < flips; it++) {
+                memcpy(m, enc[k], elen[k]);
+                int nf = 1 + (int)(rand_r(&seed) % 4);
+                for (int j = 0; j < nf; j++) m[rand_r(&seed) % elen[k]] ^= (uint8_t)(1 + rand_r(&seed) % 255);
+                e.msg[0] = 0;
+                int r = ss_image_decode(m, elen[k], 0, 0, &dec, &e);
+                if (r == 0) {
+                    insane += dec.h <= 0 || dec.w <= 0 || dec.h > 65500 || dec.w > 65500 || !dec.pix;
+                    ss_image_free(&dec);
+                } else {
+                    silent += e.msg[0] == 0;
+                }
+            }
+            CHECK(insane == 0);
+            CHECK_MSG(silent == 0, "%d failures without a message", silent);
+            CHECK(failed > 0);
+            free(m);
+            free(enc[k]);
+        }
+    }
+
     return check_summary("test_image");
 }
