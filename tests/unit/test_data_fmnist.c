@@ -176,10 +176,31 @@ int main(void)
     CHECK(memcmp(p1, p2, 4 * n) != 0);
     free(p1), free(p2), free(hit);
 
-    /* Loader on val: all 6000 samples with 1 and 2 threads, views equal the
-     * views computed alone (checked on the first 20 batches). */
-    CHECK(check_loader(va, fl, 1, 11, 3, 20) == 6000);
-    CHECK(check_loader(va, fl, 2, 11, 3, 20) == 6000);
+    /* Loader on val: all 6000 samples with 1 and 2 threads, every view equal
+     * to the view computed alone. */
+    CHECK(check_loader(va, fl, 1, 11, 3, 1000) == 6000);
+    CHECK(check_loader(va, fl, 2, 11, 3, 1000) == 6000);
+    /* drop_last and shuffle=0: 93 full batches in dataset order. */
+    {
+        ss_loader_cfg cfg = {.batch = 64, .seed = 1, .shuffle = 0, .drop_last = 1, .threads = 2};
+        ss_loader *l = ss_loader_new(va, fl, &cfg, 28, 28, 1, &e);
+        CHECK(l && ss_loader_batches(l) == 93);
+        if (l) {
+            ss_loader_start_epoch(l, 0, &e);
+            ss_batch b;
+            int nb = 0, inorder = 1, full = 1;
+            while (ss_loader_next(l, &b, &e) == 1) {
+                full &= b.n == 64;
+                for (int j = 0; j < b.n; j++) inorder &= b.index[j] == (uint32_t)(nb * 64 + j);
+                nb++;
+            }
+            CHECK(nb == 93 && full && inorder);
+            ss_loader_free(l);
+        }
+    }
+    /* Long tier: the whole training split through 2 threads. */
+    if (getenv("SSTA_LONG") && *getenv("SSTA_LONG") == '1')
+        CHECK(check_loader(tr, fl, 2, 12, 0, 1000000) == 54000);
 
     /* Subsets and errors. */
     ss_dataset *sub = ss_dataset_open("fashion-mnist:test,per-class=7,seed=2", &e);
