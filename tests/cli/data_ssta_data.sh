@@ -1,6 +1,7 @@
 #!/bin/sh
 # data_ssta_data.sh — the ssta-data tool end to end on Fashion-MNIST:
-# info / classes / export (file and pipe) / stream: round trip / view / bench,
+# info / classes / export (file and pipe) / stream: round trip / view / bench /
+# check (unreadable images named),
 # the missing-dataset message (spec dir= and SSTA_FASHION_MNIST_DIR), and
 # the exit status of usage and data errors.
 set -u
@@ -100,6 +101,20 @@ expect 1 "$SD" info "fashion-mnist:test,dir=$T/fm"
 has "$T/err" "t10k-labels-idx1-ubyte: MD5 of the decompressed IDX is"
 expect 1 "$SD" info "folder:$T/no-such-dir"
 has "$T/err" "No such file"
+
+# check: names every unreadable image of a folder (PNG written by view)
+mkdir -p "$T/imgs/a" "$T/imgs/b"
+cp "$T/v1.png" "$T/imgs/a/good.png"
+cp "$T/v1.png" "$T/imgs/b/good.png"
+head -c 40 "$T/v1.png" >"$T/imgs/b/cut.png"
+echo "not an image" >"$T/imgs/a/fake.jpg"
+expect 1 "$SD" check "folder:$T/imgs"
+has "$T/err" "^ssta-data: $T/imgs/b/cut.png: bad PNG"
+has "$T/err" "^ssta-data: $T/imgs/a/fake.jpg: not a JPEG or PNG"
+has "$T/err" "4 samples, 2 unreadable"
+rm "$T/imgs/b/cut.png" "$T/imgs/a/fake.jpg"
+expect 0 "$SD" check "folder:$T/imgs"
+has "$T/err" "2 samples, 0 unreadable"
 
 [ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "data_ssta_data: all passed"
