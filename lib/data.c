@@ -16,6 +16,10 @@
  * so a path may itself contain commas as long as no comma is followed by
  * such a key.
  *
+ * Canonical spec: paths made absolute (realpath), options in the fixed
+ * order holdout, part, per-class, n, seed; Fashion-MNIST without dir= (its
+ * content is MD5-verified, so every copy is the same data).
+ *
  * Held-out split: with holdout=K, the first K samples of each class, in a
  * per-class permutation keyed by the fixed seed SS_HOLDOUT_SEED (never the
  * training seed), form part=val; the rest form part=train.
@@ -27,6 +31,7 @@
 #include "data_src.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +273,14 @@ static int apply_selection(ss_dataset *d, const spec_opts *o, ss_err *e)
 
 /* ---------------------------------------------------------------- open */
 
+/* The absolute, symlink-free form of an existing path (so that two runs
+ * from different directories name the same data alike), else p itself. */
+static const char *abspath(const char *p, char out[PATH_MAX])
+{
+    if (realpath(p, out)) return out;
+    return p;
+}
+
 static int is_split(const char *s) { return !strcmp(s, "train") || !strcmp(s, "test"); }
 
 ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
@@ -276,8 +289,9 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
         ss_fail(e, "empty dataset spec");
         return NULL;
     }
-    size_t sl = strlen(spec);
-    char *s = malloc(sl + 1), *canon = malloc(sl + 256);
+    size_t sl = strlen(spec), cap = sl + 3 * PATH_MAX + 256;
+    char *s = malloc(sl + 1), *canon = malloc(cap);
+    char ap1[PATH_MAX], ap2[PATH_MAX];
     ss_dataset *d = calloc(1, sizeof *d);
     if (!s || !canon || !d) {
         free(s), free(canon), free(d);
@@ -316,8 +330,9 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
             fixed_holdout = 1;
         }
         rc = ss_src_fmnist(&d->src, dir, test, e);
-        snprintf(canon, sl + 256, "fashion-mnist:%s", arg);
-        if (o.dir[0]) snprintf(canon + strlen(canon), sl + 256 - strlen(canon), ",dir=%s", o.dir);
+        /* The directory is not part of the identity: the content is
+         * MD5-verified, so any copy is the same data. */
+        snprintf(canon, cap, "fashion-mnist:%s", arg);
     } else if (!strcmp(kind, "idx")) {
         char *c2 = strrchr(arg, ':');
         if (!c2) {
@@ -326,7 +341,7 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
         }
         *c2 = 0;
         rc = ss_src_idx(&d->src, arg, c2 + 1, e);
-        snprintf(canon, sl + 256, "idx:%s:%s", arg, c2 + 1);
+        snprintf(canon, cap, "idx:%s:%s", abspath(arg, ap1), abspath(c2 + 1, ap2));
     } else if (!strcmp(kind, "cifar10") || !strcmp(kind, "cifar100")) {
         char *c2 = strrchr(arg, ':');
         if (!c2 || !is_split(c2 + 1)) {
@@ -336,14 +351,15 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
         *c2 = 0;
         int hundred = !strcmp(kind, "cifar100");
         rc = ss_src_cifar(&d->src, arg, hundred, !strcmp(c2 + 1, "test"), o.coarse, e);
-        snprintf(canon, sl + 256, "%s:%s:%s%s", kind, arg, c2 + 1, hundred && o.coarse ? ",labels=coarse" : "");
+        snprintf(canon, cap, "%s:%s:%s%s", kind, abspath(arg, ap1), c2 + 1, hundred && o.coarse ? ",labels=coarse" : "");
     } else if (!strcmp(kind, "folder")) {
         rc = ss_src_folder(&d->src, arg, o.classes[0] ? o.classes : NULL, e);
-        snprintf(canon, sl + 256, "folder:%s", arg);
-        if (o.classes[0]) snprintf(canon + strlen(canon), sl + 256 - strlen(canon), ",classes=%s", o.classes);
+        snprintf(canon, cap, "folder:%s", abspath(arg, ap1));
+        if (o.classes[0])
+            snprintf(canon + strlen(canon), cap - strlen(canon), ",classes=%s", abspath(o.classes, ap2));
     } else if (!strcmp(kind, "stream")) {
         rc = ss_src_stream(&d->src, arg, e);
-        snprintf(canon, sl + 256, "stream:%s", arg);
+        snprintf(canon, cap, "stream:%s", strcmp(arg, "-") ? abspath(arg, ap1) : "-");
     } else {
         ss_fail(e, "unknown source '%s' (expected fashion-mnist, idx, cifar10, cifar100, folder or stream)", kind);
         goto fail_spec;
@@ -369,12 +385,12 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
     /* Canonical options, in a fixed order. */
     size_t cl = strlen(canon);
     if (o.holdout >= 0 && !fixed_holdout)
-        cl += (size_t)snprintf(canon + cl, sl + 256 - cl, ",holdout=%ld,part=%s", o.holdout,
+        cl += (size_t)snprintf(canon + cl, cap - cl, ",holdout=%ld,part=%s", o.holdout,
                                o.part_val ? "val" : "train");
-    if (o.per_class > 0) cl += (size_t)snprintf(canon + cl, sl + 256 - cl, ",per-class=%ld", o.per_class);
-    if (o.total > 0) cl += (size_t)snprintf(canon + cl, sl + 256 - cl, ",n=%ld", o.total);
+    if (o.per_class > 0) cl += (size_t)snprintf(canon + cl, cap - cl, ",per-class=%ld", o.per_class);
+    if (o.total > 0) cl += (size_t)snprintf(canon + cl, cap - cl, ",n=%ld", o.total);
     if (o.per_class > 0 || o.total > 0)
-        cl += (size_t)snprintf(canon + cl, sl + 256 - cl, ",seed=%llu", (unsigned long long)o.seed);
+        cl += (size_t)snprintf(canon + cl, cap - cl, ",seed=%llu", (unsigned long long)o.seed);
     d->spec = canon;
     free(s);
     return d;

@@ -96,6 +96,7 @@ for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
 done
 zcat "$T/fm/t10k-labels-idx1-ubyte.gz" >"$T/fm/t10k-labels-idx1-ubyte" && rm "$T/fm/t10k-labels-idx1-ubyte.gz"
 expect 0 "$SD" info "fashion-mnist:test,dir=$T/fm"
+has "$T/out" "^spec	fashion-mnist:test$"   # a verified copy is the same data
 printf '\001' | dd of="$T/fm/t10k-labels-idx1-ubyte" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 1 "$SD" info "fashion-mnist:test,dir=$T/fm"
 has "$T/err" "t10k-labels-idx1-ubyte: MD5 of the decompressed IDX is"

@@ -189,6 +189,20 @@ static void test_folders(void)
         CHECK(im.c == (j == 1 || (label == 1 && j == 3) ? 1 : 3));
         ss_image_free(&im);
     }
+    /* Canonical spec: the absolute path, whatever the working directory. */
+    {
+        char cwd[4096], real[4096], want[8300];
+        CHECK(getcwd(cwd, sizeof cwd) != NULL);
+        CHECK(realpath(tmpdir, real) != NULL);
+        CHECK(chdir(tmpdir) == 0);
+        ss_dataset *rel = ss_dataset_open("folder:dir/train", &e);
+        CHECK_MSG(rel != NULL, "%s", e.msg);
+        snprintf(want, sizeof want, "folder:%s/dir/train", real);
+        if (rel) CHECK_MSG(!strcmp(ss_dataset_spec(rel), want), "%s", ss_dataset_spec(rel));
+        CHECK(!strcmp(ss_dataset_spec(dd), want));
+        ss_dataset_close(rel);
+        CHECK(chdir(cwd) == 0);
+    }
     char name[512];
     ss_dataset_item_name(dd, 5, name, sizeof name);
     CHECK_MSG(strstr(name, "/cat/img1.png"), "%s", name);
