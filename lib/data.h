@@ -4,20 +4,26 @@
  * for example
  *     fashion-mnist:train        Debian dataset-fashion-mnist, train split
  *                                minus the fixed held-out validation split
- *     fashion-mnist:val          that held-out split
+ *     fashion-mnist:val          that held-out split (600 per class)
  *     fashion-mnist:test
  *     cifar10:/path/cifar-10-binary.tar.gz:test
- *     folder:/path/train          class subfolders of JPEG/PNG (dir or archive)
+ *     folder:/path/train         class subfolders of JPEG/PNG (directory,
+ *                                plain tar read in place, or tar.gz/zip)
+ *     idx:IMAGES:LABELS          IDX pair (gzip or plain)
  *     stream:-                   image records on stdin
- * ss_dataset_spec() returns the canonical form, which tools store in stream
- * headers and checkpoint metadata so that a consumer can check it.
+ * followed by options such as ",per-class=100,seed=1" or
+ * ",holdout=500,part=val". ss_dataset_spec() returns the canonical form,
+ * which tools store in stream headers and checkpoint metadata so that a
+ * consumer can check it.
  *
- * Images are uint8, HWC, c in {1,3}. Small datasets are decoded once and held
- * in memory; large ones decode on demand. ss_dataset_get is thread-safe.
+ * Images are uint8, HWC, c in {1,3}. Fashion-MNIST, CIFAR, IDX and image
+ * streams are decoded once and held in memory; folders decode on demand.
+ * ss_dataset_get and ss_transform_apply are thread-safe.
  *
  * A *view* of sample i in epoch e is a pure function of (seed, e, i) and the
  * transform: ss_transform_apply keys its RNG with (seed, SS_RNG_AUG, e, i).
  * The order of epoch e is a pure function of (seed, e) (ss_epoch_order).
+ * All functions that can fail return 0/-1 (or NULL) and fill *e.
  */
 #ifndef SS_DATA_H
 #define SS_DATA_H
@@ -27,7 +33,6 @@
 
 #include "err.h"
 #include "image.h"   /* ss_image: uint8 HWC */
-
 
 typedef struct ss_dataset ss_dataset;
 
@@ -162,6 +167,8 @@ ss_loader *ss_loader_new(ss_dataset *d, const ss_transform *t, const ss_loader_c
  * the loader. JPEGs decode at the largest minimum side of the views. */
 ss_loader *ss_loader_new_multicrop(ss_dataset *d, const ss_multicrop *m, const ss_loader_cfg *cfg,
                                    ss_err *e);
+/* Starts (or restarts) epoch `epoch`: work in flight for the previous one
+ * is finished and discarded. Call before the first ss_loader_next. */
 int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e);
 /* 1: *b filled (valid until the next call), 0: epoch done, -1: error. */
 int ss_loader_next(ss_loader *l, ss_batch *b, ss_err *e);
