@@ -117,20 +117,24 @@ void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define SS_SQRT1_2 0.70710678118654752440f
 #define SS_INV_SQRT_2PI 0.39894228040143267794f
 
-/* exp(x) for x <= 0 (GELU only needs that range), branch-free so that the
- * loops below vectorise: x = k ln2 + r, |r| <= ln2/2, exp(r) by a degree-6
- * Taylor polynomial (relative error < 2e-8 before float rounding), 2^k by
- * building the exponent bits. Inputs below -87 give 0. */
+/* exp(x) for x <= 0 (GELU and softmax only need that range), branch-free
+ * so that the loops below vectorise: x = k ln2 + r, |r| <= ln2/2, exp(r) by
+ * a degree-6 Taylor polynomial (relative error <= 1.2e-7, about one float
+ * ulp), 2^k by building the exponent bits. Inputs below -87 are clamped
+ * (result ~1.6e-38); NaN is returned as NaN so that a NaN anywhere still
+ * reaches the loss. */
 static inline float exp_neg(float x)
 {
-    x = x < -87.0f ? -87.0f : x;
+    float xc = x > -87.0f ? x : -87.0f;   /* also maps NaN to -87; restored below */
+    xc = xc < 0.0f ? xc : 0.0f;
     /* round to nearest by the 1.5*2^23 trick (no libm call, vectorises) */
-    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - k * 0.693145751953125f - k * 1.42860682030941723212e-6f;
+    float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - k * 0.693145751953125f - k * 1.42860682030941723212e-6f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    union { float f; int32_t i; } u;
-    u.i = (int32_t)(k + 127.0f) << 23;
-    return p * u.f;
+    union { float f; uint32_t i; } u;
+    u.i = (uint32_t)(k + 127.0f) << 23;   /* k in [-126, 0]: a normal power of two */
+    float y = p * u.f;
+    return x == x ? y : x;
 }
 
 /* Phi(x) = 0.5 (1 + erf(x/sqrt2)) with erf from Abramowitz & Stegun 7.1.26

@@ -395,7 +395,7 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
     if (ss_mul_size(B * NH, N * N, &chk) || ss_mul_size(BNC, (size_t)L * 16, &chk))
         return ss_fail(e, "activation size overflow");
     int sep = grads ? L : 1;  /* blocks with their own scratch */
-    size_t per_blk = BNC * 5 + BN * 4 + B * N * 3 * C + BNH * 2;
+    size_t per_blk = BNC * 4 + BN * 4 + B * N * 3 * C + BNH * 2;  /* ln1 atty x1 ln2, stats, qkv, fc1 gel */
     size_t total = B * T * ((size_t)c->in_chans * P * P) + N * C + (a->gh != m->G || a->gw != m->G ? T * G2 : 0)
                    + BNC + per_blk * sep + att * L + BNC * L /* x2 */ + BNC /* tmp */
                    + 2 * (size_t)k * B * C + 2 * (size_t)k * B + B * k * C + B * K + B * L * 2;
@@ -430,7 +430,6 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
             a->qkv[l] = TAKE(B * N * 3 * C); a->atty[l] = TAKE(BNC); a->x1[l] = TAKE(BNC);
             a->ln2[l] = TAKE(BNC); a->ln2_mean[l] = TAKE(BN); a->ln2_rstd[l] = TAKE(BN);
             a->fc1[l] = TAKE(BNH); a->gel[l] = TAKE(BNH);
-            (void)TAKE(BNC);  /* spare row block kept for layout symmetry */
         } else {
             a->ln1[l] = a->ln1[0]; a->ln1_mean[l] = a->ln1_mean[0]; a->ln1_rstd[l] = a->ln1_rstd[0];
             a->qkv[l] = a->qkv[0]; a->atty[l] = a->atty[0]; a->x1[l] = a->x1[0];

@@ -431,6 +431,15 @@ int main(int argc, char **argv)
             ss_swriter_close(w, &e))
             tool_die_err(&e);
         ss_record_free(&r);
+        batcher_free(&tb);
+        if (dva) batcher_free(&vb);
+        ss_trainer_free(t);
+        ss_vit_free(&m);
+        ss_transform_free(tf);
+        ss_transform_free(tfv);
+        ss_dataset_close(dtr);
+        if (dva) ss_dataset_close(dva);
+        ss_record_free(&init);
         return 0;
     }
 
@@ -468,7 +477,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (start_epoch >= o.epochs) {
         if (start_epoch > 0 && tool_isatty(2)) tool_warn("%s: already trained for %d epochs", o.out, start_epoch);
-        return 0;
+        goto done;
     }
 
     char meanbuf[64], stdbuf[64];
@@ -538,6 +547,7 @@ int main(int argc, char **argv)
         fputs(row, stdout);
         fflush(stdout);
     }
+done:
     free(rows);
     batcher_free(&tb);
     if (dva) batcher_free(&vb);
