@@ -30,7 +30,7 @@ echo "# PyTorch peer (bench/torch_peer.py)"
 echo "# ratio: ssta img/s over the PyTorch peer's best thread setting"
 awk -F'\t' '
     FNR == 1 { next }
-    FILENAME ~ /peer/ { k = $1 "\t" $2; if ($4 + 0 > best[k]) best[k] = $4 + 0; next }
+    FILENAME ~ /peer\.tsv$/ { k = $1 "\t" $2; if ($4 + 0 > best[k]) best[k] = $4 + 0; next }
     { tr[$1] = $10; inf[$1] = $11; rss[$1] = $12 }
     END {
         print "config\tmode\tssta_img_s\ttorch_best_img_s\tratio\tssta_peak_rss_mb"
@@ -39,7 +39,7 @@ awk -F'\t' '
             c = cs[i]
             if (!(c in tr)) continue
             bt = best[c "\ttrain"]; bi = best[c "\tinfer"]
-            printf "%s\ttrain\t%s\t%s\t%s\t%s\n", c, tr[c], bt, bt > 0 ? sprintf("%.2f", tr[c] / bt) : "-", rss[c]
-            printf "%s\tinfer\t%s\t%s\t%s\t%s\n", c, inf[c], bi, bi > 0 ? sprintf("%.2f", inf[c] / bi) : "-", rss[c]
+            printf "%s\ttrain\t%s\t%s\t%s\t%s\n", c, tr[c], bt, (bt > 0 ? sprintf("%.2f", tr[c] / bt) : "-"), rss[c]
+            printf "%s\tinfer\t%s\t%s\t%s\t%s\n", c, inf[c], bi, (bi > 0 ? sprintf("%.2f", inf[c] / bi) : "-"), rss[c]
         }
     }' "$tmp/peer.tsv" "$tmp/ours.tsv"
