@@ -1,8 +1,9 @@
-# engine.mk — the reference Fashion-MNIST student run of docs/engine.md
-# (full training set, 25 epochs, evaluated on the test split), and the
-# engine's benchmark.
+# engine.mk — the reference Fashion-MNIST student run of docs/engine.md:
+# 25 epochs on the full training set, then 4 epochs of fine-tuning on
+# un-augmented images, evaluated on the test split (89.71 % after stage 1,
+# 90.67 % after stage 2 in the reported run).
 #
-#   make student                    (about 40 min on 2 idle cores)
+#   make student                    (about 50 min on 2 idle cores)
 #   make student STUDENT=runs/s2 STUDENT_SEED=2
 # Interrupted, `make student` resumes from the last epoch's checkpoint.
 
@@ -11,9 +12,9 @@ STUDENT_EPOCHS ?= 25
 STUDENT_SEED   ?= 1
 
 .PHONY: student
-student: $(STUDENT)/test-report.tsv
-	@cat $(STUDENT)/student.tsv
-	@cat $(STUDENT)/test-report.tsv
+student: $(STUDENT)/test-report.tsv $(STUDENT)/test-report2.tsv
+	@cat $(STUDENT)/student.tsv $(STUDENT)/test-report.tsv
+	@cat $(STUDENT)/student2.tsv $(STUDENT)/test-report2.tsv
 
 $(STUDENT)/student.st: $(BIN)/distill-step
 	@mkdir -p $(STUDENT)
@@ -23,4 +24,12 @@ $(STUDENT)/student.st: $(BIN)/distill-step
 	    -o $@ --log $(STUDENT)/student.tsv >/dev/null
 
 $(STUDENT)/test-report.tsv: $(STUDENT)/student.st $(BIN)/vit-fwd
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $@
+
+$(STUDENT)/student2.st: $(STUDENT)/student.st $(BIN)/distill-step
+	$(BIN)/distill-step --train fashion-mnist:train --val fashion-mnist:val --init $< --aug eval \
+	    --epochs 4 --batch 128 --lr 1e-4 --min-lr 1e-6 --wd 0.05 --warmup 0 --smoothing 0.1 \
+	    --drop-path 0 --seed 2 --threads 2 -o $@ --log $(STUDENT)/student2.tsv >/dev/null
+
+$(STUDENT)/test-report2.tsv: $(STUDENT)/student2.st $(BIN)/vit-fwd
 	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $@
