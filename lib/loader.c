@@ -33,7 +33,7 @@ struct ss_loader {
     const ss_transform *t;   /* single-view loader, or NULL */
     const ss_multicrop *mc;  /* multi-crop loader, or NULL */
     ss_loader_cfg cfg;
-    int c, min_side, nviews;
+    int want_c, min_side, nviews;  /* decode arguments (0, 0: full decode) */
     size_t *per_v;           /* floats per view, per view index */
     uint32_t n;              /* samples in the data set */
     uint32_t *perm;
@@ -70,7 +70,7 @@ static void fill_batch(ss_loader *l, slot *s, size_t step, uint32_t epoch)
         ss_image im = {0};
         int label;
         ss_err e;
-        if (ss_dataset_get_ex(l->d, i, l->min_side, l->c, &im, &label, &e)) {
+        if (ss_dataset_get_ex(l->d, i, l->min_side, l->want_c, &im, &label, &e)) {
             if (l->cfg.skip_corrupt) {
                 pthread_mutex_lock(&l->mu);
                 if (!l->have_skip) l->first_skip = e, l->have_skip = 1;
@@ -162,7 +162,7 @@ static ss_loader *loader_make(ss_dataset *d, const ss_transform *t, const ss_mul
         ss_fail(e, "out of memory");
         return NULL;
     }
-    l->d = d, l->t = t, l->mc = mc, l->cfg = *cfg, l->c = c;
+    l->d = d, l->t = t, l->mc = mc, l->cfg = *cfg, l->want_c = cfg->full_decode ? 0 : c;
     l->nviews = mc ? ss_multicrop_nviews(mc) : 1;
     l->per_v = calloc((size_t)l->nviews, sizeof(size_t));
     if (!l->per_v) {
@@ -176,7 +176,7 @@ static ss_loader *loader_make(ss_dataset *d, const ss_transform *t, const ss_mul
         ss_transform_geometry(tv, &th, &tw, &tc);
         l->per_v[v] = (size_t)tc * th * tw;
     }
-    l->min_side = mc ? ss_multicrop_min_side(mc) : ss_transform_min_side(t);
+    l->min_side = cfg->full_decode ? 0 : mc ? ss_multicrop_min_side(mc) : ss_transform_min_side(t);
     l->n = (uint32_t)n;
     l->nbatches = cfg->drop_last ? n / (size_t)cfg->batch : (n + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
     l->held = -1;

@@ -26,7 +26,7 @@ typedef struct opts {
     const char *train, *val, *out, *log, *init, *preset, *aug, *dump_grads;
     int img, patch, chans, dim, depth, heads, classes, head_blocks;
     float mlp_ratio;
-    int epochs, batch, threads, steps_per_epoch, warmup_epochs_set;
+    int epochs, batch, threads, loader_threads, steps_per_epoch, warmup_epochs_set;
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
     int freeze, decay_tokens, bench, bench_steps;
@@ -60,6 +60,8 @@ static void usage(void)
         "  --dropout X [0] (after pos-embed, attn.proj, GELU, fc2, as timm drop_rate)\n"
         "  --clip X [0 = off]   --decay-tokens (weight-decay cls_token/pos_embed)\n"
         "  --seed N [0]  --threads N [2]  --steps-per-epoch N (cap, for quick runs)\n"
+        "  --loader-threads N [1]  threads decoding/augmenting batches ahead (no\n"
+        "                       effect on the result)\n"
         "Output:\n"
         "  -o, --out CKPT       checkpoint (safetensors, timm names + optimizer state)\n"
         "  --log FILE           the TSV table, rewritten atomically each epoch\n"
@@ -73,7 +75,7 @@ static void usage(void)
 
 enum {
     O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
-    O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_SPE, O_LR,
+    O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
     O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS
 };
 
@@ -86,14 +88,14 @@ static void parse(int argc, char **argv, opts *o)
         {"chans", 1, 0, O_CHANS}, {"dim", 1, 0, O_DIM}, {"depth", 1, 0, O_DEPTH},
         {"heads", 1, 0, O_HEADS}, {"classes", 1, 0, O_CLASSES}, {"head-blocks", 1, 0, O_HEADBLK},
         {"mlp-ratio", 1, 0, O_MLP}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
-        {"threads", 1, 0, O_THREADS}, {"steps-per-epoch", 1, 0, O_SPE}, {"lr", 1, 0, O_LR},
+        {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS}, {"steps-per-epoch", 1, 0, O_SPE}, {"lr", 1, 0, O_LR},
         {"min-lr", 1, 0, O_MINLR}, {"wd", 1, 0, O_WD}, {"warmup", 1, 0, O_WARMUP},
         {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"dropout", 1, 0, O_DO}, {"clip", 1, 0, O_CLIP},
         {"seed", 1, 0, O_SEED}, {"freeze-backbone", 0, 0, O_FREEZE},
         {"decay-tokens", 0, 0, O_DECTOK}, {"bench", 0, 0, O_BENCH}, {"bench-steps", 1, 0, O_BSTEPS},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->epochs = 40; o->batch = 128; o->threads = 2; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
+    o->epochs = 40; o->batch = 128; o->threads = 2; o->loader_threads = 1; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
     o->warmup = 5; o->smoothing = 0.1; o->drop_path = 0.1; o->bench_steps = 20; o->head_blocks = 0;
     int c;
     while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
@@ -119,6 +121,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_EPOCHS: o->epochs = (int)tool_parse_long("--epochs", optarg, 1, 100000); break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
         case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, 64); break;
+        case O_LTHREADS: o->loader_threads = (int)tool_parse_long("--loader-threads", optarg, 1, 64); break;
         case O_SPE: o->steps_per_epoch = (int)tool_parse_long("--steps-per-epoch", optarg, 1, 100000000); break;
         case O_LR: o->lr = tool_parse_double("--lr", optarg, 0, 10); break;
         case O_MINLR: o->min_lr = tool_parse_double("--min-lr", optarg, 0, 10); break;
@@ -226,63 +229,34 @@ static int bench(const opts *o)
 
 /* ---------------------------------------------------------------- batches */
 
-/* Deterministic batches: epoch order from (seed, epoch), view of sample i
- * from (seed, epoch, i) through the transform. */
-typedef struct batcher {
-    ss_dataset *d;
-    ss_transform *tf;
-    uint32_t *perm;
-    size_t n;
-    int c, h, w, shuffle;
-    uint64_t seed;
-    float *x;
-    int32_t *y;
-} batcher;
-
-static int batcher_init(batcher *b, ss_dataset *d, ss_transform *tf, int Bmax, int c, int h, int w,
-                        int shuffle, uint64_t seed, ss_err *e)
+/* Batches come from the shared loader (data.h), which decodes and augments
+ * them ahead on `threads` worker threads: epoch order from (seed, epoch),
+ * view of sample i from (seed, epoch, i). Images decode at full size, as
+ * ss_dataset_get gives them, so the views do not depend on the loader. */
+static ss_loader *open_loader(ss_dataset *d, const ss_transform *tf, const ss_vit_cfg *c, int batch,
+                              int shuffle, int drop_last, uint64_t seed, int threads, ss_err *e)
 {
-    memset(b, 0, sizeof *b);
-    b->d = d; b->tf = tf; b->c = c; b->h = h; b->w = w; b->shuffle = shuffle; b->seed = seed;
-    b->n = ss_dataset_len(d);
-    if (b->n == 0) return ss_fail(e, "%s: empty dataset", ss_dataset_spec(d));
-    if (b->n > UINT32_MAX) return ss_fail(e, "%s: too many samples", ss_dataset_spec(d));
-    size_t nx;
-    if (ss_mul_size((size_t)Bmax, (size_t)c * h * w, &nx)) return ss_fail(e, "batch too large");
-    b->perm = malloc(sizeof(uint32_t) * b->n);
-    b->x = malloc(sizeof(float) * nx);
-    b->y = malloc(sizeof(int32_t) * Bmax);
-    if (!b->perm || !b->x || !b->y) return ss_fail(e, "out of memory for batches");
-    return 0;
-}
-
-static void batcher_epoch(batcher *b, uint32_t epoch)
-{
-    ss_epoch_order(b->seed, epoch, b->shuffle, b->perm, (uint32_t)b->n);
-}
-
-/* Fills samples [pos, pos+B) of the epoch order. */
-static int batcher_fill(batcher *b, uint32_t epoch, size_t pos, int B, ss_err *e)
-{
-    size_t in1 = (size_t)b->c * b->h * b->w;
-    for (int j = 0; j < B; j++) {
-        uint32_t idx = b->perm[pos + j];
-        ss_image im = {0};
-        int label;
-        if (ss_dataset_get(b->d, idx, &im, &label, e)) return ss_prefix(e, "%s: sample %u", ss_dataset_spec(b->d), idx);
-        int rc = ss_transform_apply(b->tf, &im, b->seed, epoch, idx, b->x + j * in1, e);
-        ss_image_free(&im);
-        if (rc) return ss_prefix(e, "%s: sample %u", ss_dataset_spec(b->d), idx);
-        b->y[j] = label;
+    size_t n = ss_dataset_len(d);
+    if (n == 0) {
+        ss_fail(e, "%s: empty dataset", ss_dataset_spec(d));
+        return NULL;
     }
-    return 0;
+    if (n > UINT32_MAX) {
+        ss_fail(e, "%s: too many samples", ss_dataset_spec(d));
+        return NULL;
+    }
+    ss_loader_cfg lc = {.batch = batch, .seed = seed, .shuffle = shuffle, .drop_last = drop_last,
+                        .threads = threads, .full_decode = 1};
+    return ss_loader_new(d, tf, &lc, c->img_size, c->img_size, c->in_chans, e);
 }
 
-static void batcher_free(batcher *b)
+/* The next batch of the epoch, which must have one. */
+static void next_batch(ss_loader *l, ss_batch *b)
 {
-    free(b->perm);
-    free(b->x);
-    free(b->y);
+    ss_err e;
+    int rc = ss_loader_next(l, b, &e);
+    if (rc < 0) tool_die_err(&e);
+    if (rc == 0) tool_die("internal error: the loader's epoch ended early");
 }
 
 /* ---------------------------------------------------------------- main */
@@ -328,16 +302,17 @@ static void write_log(const char *path, const char *rows)
     if (ss_afile_commit(&a, &e)) tool_die_err(&e);
 }
 
-static int evaluate(ss_trainer *t, batcher *vb, int Bmax, double *acc, ss_err *e)
+/* Accuracy over the whole validation set: dataset order (epoch 0, no
+ * shuffle), the last batch short. */
+static int evaluate(ss_trainer *t, ss_loader *vl, size_t n, double *acc, ss_err *e)
 {
-    batcher_epoch(vb, 0);
-    int correct = 0;
-    for (size_t pos = 0; pos < vb->n; pos += (size_t)Bmax) {
-        int B = (int)(vb->n - pos < (size_t)Bmax ? vb->n - pos : (size_t)Bmax);
-        if (batcher_fill(vb, 0, pos, B, e)) return -1;
-        if (ss_trainer_eval(t, vb->x, vb->y, B, NULL, &correct, NULL, e)) return -1;
-    }
-    *acc = (double)correct / (double)vb->n;
+    if (ss_loader_start_epoch(vl, 0, e)) return -1;
+    int correct = 0, rc;
+    ss_batch b;
+    while ((rc = ss_loader_next(vl, &b, e)) == 1)
+        if (ss_trainer_eval(t, b.x, b.y, b.n, NULL, &correct, NULL, e)) return -1;
+    if (rc < 0) return -1;
+    *acc = (double)correct / (double)n;
     return 0;
 }
 
@@ -399,19 +374,22 @@ int main(int argc, char **argv)
     ss_trainer *t = ss_trainer_new(&m, &tc, &e);
     if (!t) tool_die_err(&e);
 
-    batcher tb, vb;
-    if (batcher_init(&tb, dtr, tf, o.batch, c.in_chans, c.img_size, c.img_size, 1, o.seed, &e)) tool_die_err(&e);
-    if (dva && batcher_init(&vb, dva, tfv, o.batch, c.in_chans, c.img_size, c.img_size, 0, o.seed, &e)) tool_die_err(&e);
-    size_t spe = tb.n / (size_t)o.batch;   /* drop_last */
-    if (spe == 0) tool_die("%s: %zu samples, fewer than one batch of %d", ss_dataset_spec(dtr), tb.n, o.batch);
+    /* training: shuffled, full batches only; validation: dataset order, all */
+    ss_loader *tl = open_loader(dtr, tf, &c, o.batch, 1, 1, o.seed, o.loader_threads, &e);
+    if (!tl) tool_die_err(&e);
+    ss_loader *vl = NULL;
+    if (dva && !(vl = open_loader(dva, tfv, &c, o.batch, 0, 0, o.seed, o.loader_threads, &e))) tool_die_err(&e);
+    size_t spe = ss_loader_batches(tl);
+    if (spe == 0) tool_die("%s: %zu samples, fewer than one batch of %d", ss_dataset_spec(dtr), ss_dataset_len(dtr), o.batch);
     if (o.steps_per_epoch && (size_t)o.steps_per_epoch < spe) spe = (size_t)o.steps_per_epoch;
     uint64_t total = spe * (uint64_t)o.epochs, warm = (uint64_t)llround(o.warmup * spe);
 
     if (o.dump_grads) {
-        batcher_epoch(&tb, 0);
-        if (batcher_fill(&tb, 0, 0, o.batch, &e)) tool_die_err(&e);
+        ss_batch b;
+        if (ss_loader_start_epoch(tl, 0, &e)) tool_die_err(&e);
+        next_batch(tl, &b);
         ss_step_stats st;
-        if (ss_trainer_grad(t, tb.x, tb.y, o.batch, &st, &e)) tool_die_err(&e);
+        if (ss_trainer_grad(t, b.x, b.y, b.n, &st, &e)) tool_die_err(&e);
         ss_record r;
         ss_record_init(&r);
         if (ss_stream_header(&r, "grads", PRODUCER, &e) ||
@@ -431,8 +409,8 @@ int main(int argc, char **argv)
             ss_swriter_close(w, &e))
             tool_die_err(&e);
         ss_record_free(&r);
-        batcher_free(&tb);
-        if (dva) batcher_free(&vb);
+        ss_loader_free(tl);
+        ss_loader_free(vl);
         ss_trainer_free(t);
         ss_vit_free(&m);
         ss_transform_free(tf);
@@ -492,13 +470,16 @@ int main(int argc, char **argv)
     for (int ep = start_epoch; ep < o.epochs; ep++) {
         double t0 = tool_now(), loss_sum = 0, lr = 0;
         long correct = 0, seen = 0;
-        batcher_epoch(&tb, (uint32_t)ep);
+        /* With --steps-per-epoch the epoch stops early; starting the next
+         * one discards the batches prefetched beyond it. */
+        if (ss_loader_start_epoch(tl, (uint32_t)ep, &e)) tool_die_err(&e);
         for (size_t s = 0; s < spe; s++) {
-            if (batcher_fill(&tb, (uint32_t)ep, s * (size_t)o.batch, o.batch, &e)) tool_die_err(&e);
+            ss_batch b;
+            next_batch(tl, &b);
             uint64_t gstep = ss_trainer_steps(t);
             lr = ss_lr_cosine(o.lr, o.min_lr, gstep, warm, total);
             ss_step_stats st;
-            if (ss_trainer_step(t, tb.x, tb.y, o.batch, lr, &st, &e))
+            if (ss_trainer_step(t, b.x, b.y, b.n, lr, &st, &e))
                 tool_die("epoch %d, step %zu: %s", ep + 1, s + 1, e.msg);
             loss_sum += st.loss * o.batch;
             correct += st.correct;
@@ -508,7 +489,7 @@ int main(int argc, char **argv)
         }
         double secs = tool_now() - t0;
         double vacc = NAN;
-        if (dva && evaluate(t, &vb, o.batch, &vacc, &e)) tool_die_err(&e);
+        if (vl && evaluate(t, vl, ss_dataset_len(dva), &vacc, &e)) tool_die_err(&e);
         char row[256];
         snprintf(row, sizeof row, "%d\t%.6g\t%.6f\t%.4f\t%s\t%.1f\t%.1f\n", ep + 1, lr, loss_sum / seen,
                  (double)correct / seen, "", seen / secs, secs);
@@ -549,8 +530,8 @@ int main(int argc, char **argv)
     }
 done:
     free(rows);
-    batcher_free(&tb);
-    if (dva) batcher_free(&vb);
+    ss_loader_free(tl);
+    ss_loader_free(vl);
     ss_trainer_free(t);
     ss_vit_free(&m);
     ss_transform_free(tf);

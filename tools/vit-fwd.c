@@ -22,7 +22,7 @@
 
 typedef struct opts {
     const char *model, *data, *out, *report, *attn, *zero, *preset;
-    int batch, threads, features, block_cls, eval_only, img, heads, level;
+    int batch, threads, loader_threads, features, block_cls, eval_only, img, heads, level;
 } opts;
 
 static void usage(void)
@@ -48,22 +48,24 @@ static void usage(void)
         "  --img N             input side (position embedding interpolated; default the model's)\n"
         "  --preset NAME, --heads N  architecture for a checkpoint without ssta metadata\n"
         "  --batch N [128]  --threads N [2]  --level N (zstd level, 0 = none) [3]\n"
+        "  --loader-threads N [1]  threads decoding images ahead (no effect on the output)\n"
         "  -h, --help\n"
         "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
 }
 
-enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL };
+enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL };
 
 static void parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
         {"model", 1, 0, O_MODEL}, {"data", 1, 0, O_DATA}, {"out", 1, 0, 'o'}, {"report", 1, 0, O_REPORT},
         {"attn", 1, 0, O_ATTN}, {"zero-heads", 1, 0, O_ZERO}, {"preset", 1, 0, O_PRESET},
-        {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"features", 0, 0, O_FEAT},
+        {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
+        {"features", 0, 0, O_FEAT},
         {"block-cls", 0, 0, O_BCLS}, {"eval-only", 0, 0, O_EVAL}, {"img", 1, 0, O_IMG},
         {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->batch = 128; o->threads = 2; o->out = "-"; o->data = "stream:-"; o->level = 3;
+    o->batch = 128; o->threads = 2; o->loader_threads = 1; o->out = "-"; o->data = "stream:-"; o->level = 3;
     int c;
     while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
         switch (c) {
@@ -77,6 +79,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_PRESET: o->preset = optarg; break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
         case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, 64); break;
+        case O_LTHREADS: o->loader_threads = (int)tool_parse_long("--loader-threads", optarg, 1, 64); break;
         case O_FEAT: o->features = 1; break;
         case O_BCLS: o->block_cls = 1; break;
         case O_EVAL: o->eval_only = 1; break;
@@ -213,11 +216,18 @@ int main(int argc, char **argv)
         if (ss_vit_acts_new(&wk[w].a, &m, per, side, side, 0, &e)) tool_die_err(&e);
     }
     int N = wk[0].a.N;
-    size_t in1 = (size_t)c.in_chans * side * side, nx;
-    if (ss_mul_size(in1, (size_t)o.batch, &nx)) tool_die("batch too large");
-    float *x = malloc(nx * sizeof(float));
     int64_t *idx = malloc(sizeof(int64_t) * o.batch), *lab = malloc(sizeof(int64_t) * o.batch);
-    if (!x || !idx || !lab) tool_die("out of memory");
+    if (!idx || !lab) tool_die("out of memory");
+    /* Batches in dataset order (epoch 0, seed 0: index = dataset index), the
+     * last one short, decoded ahead by the loader at full size as
+     * ss_dataset_get gives them. A stream:- dataset is read whole at open,
+     * so the loader serves it like any other. */
+    size_t n = ss_dataset_len(d), done = 0;
+    if (n > UINT32_MAX) tool_die("%s: too many samples", ss_dataset_spec(d));
+    ss_loader_cfg lc = {.batch = o.batch, .seed = 0, .shuffle = 0, .drop_last = 0,
+                        .threads = o.loader_threads, .full_decode = 1};
+    ss_loader *ld = ss_loader_new(d, tf, &lc, side, side, c.in_chans, &e);
+    if (!ld || ss_loader_start_epoch(ld, 0, &e)) tool_die_err(&e);
 
     ss_swriter *out = NULL;
     if (!o.eval_only) {
@@ -238,24 +248,20 @@ int main(int argc, char **argv)
         ss_record_free(&h);
     }
 
-    size_t n = ss_dataset_len(d), done = 0;
     long top1 = 0, top5 = 0, labelled = 0;
     double t0 = tool_now();
-    for (size_t pos = 0; pos < n; pos += (size_t)o.batch) {
-        int B = (int)(n - pos < (size_t)o.batch ? n - pos : (size_t)o.batch);
+    ss_batch bt;
+    int rc;
+    while ((rc = ss_loader_next(ld, &bt, &e)) == 1) {
+        int B = bt.n;
         for (int j = 0; j < B; j++) {
-            ss_image im = {0};
-            int label;
-            if (ss_dataset_get(d, pos + j, &im, &label, &e)) tool_die("%s: sample %zu: %s", ss_dataset_spec(d), pos + j, e.msg);
-            if (ss_transform_apply(tf, &im, 0, 0, pos + j, x + j * in1, &e)) tool_die("%s: sample %zu: %s", ss_dataset_spec(d), pos + j, e.msg);
-            ss_image_free(&im);
-            idx[j] = (int64_t)(pos + j);
-            lab[j] = label;
+            idx[j] = bt.index[j];
+            lab[j] = bt.y[j];
         }
         pthread_t th[64];
         int started[64] = {0};
         for (int w = 0; w < W; w++) {
-            wk[w].x = x;
+            wk[w].x = bt.x;
             wk[w].lo = (int)((long)w * B / W);
             wk[w].hi = (int)((long)(w + 1) * B / W);
             if (w) started[w] = pthread_create(&th[w], NULL, run_worker, &wk[w]) == 0;
@@ -326,6 +332,8 @@ int main(int argc, char **argv)
         done += (size_t)B;
         tool_progress("%zu/%zu images  %.0f img/s", done, n, done / (tool_now() - t0));
     }
+    if (rc < 0) tool_die_err(&e);
+    ss_loader_free(ld);
     tool_progress_end();
     if (out && ss_swriter_close(out, &e)) tool_die_err(&e);
     if (labelled > 0) {
@@ -342,7 +350,7 @@ int main(int argc, char **argv)
         }
     }
     for (int w = 0; w < W; w++) ss_vit_acts_free(&wk[w].a);
-    free(wk); free(x); free(idx); free(lab); free(selb); free(selh);
+    free(wk); free(idx); free(lab); free(selb); free(selh);
     ss_transform_free(tf);
     ss_dataset_close(d);
     ss_vit_free(&m);

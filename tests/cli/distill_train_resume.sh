@@ -1,7 +1,8 @@
 #!/bin/sh
 # distill-step: usage errors, a tiny training run (TSV table, log file,
-# checkpoint), exact resume after a kill, refusal of a foreign -o, a NaN
-# loss named by step, shape errors naming the tensor, --dump-grads.
+# checkpoint), exact resume after a kill (with another --loader-threads),
+# refusal of a foreign -o, a NaN loss named by step, shape errors naming the
+# tensor, --dump-grads.
 set -u
 T=$(mktemp -d "${SSTA_BUILD:-/tmp}/distill.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -41,7 +42,9 @@ while [ ! -f "$T/b.st" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ -f "$T/b.st" ] || fail "no checkpoint after the first epoch"
 ls "$T" | grep -q '\.tmp\.' && fail "temporary file left behind"
-$RUN -o "$T/b.st" >"$T/b.out" 2>"$T/b.err" || fail "resume: $(cat "$T/b.err")"
+# (resumed with another --loader-threads: not part of the run's identity,
+# and no effect on the result)
+$RUN --loader-threads 2 -o "$T/b.st" >"$T/b.out" 2>"$T/b.err" || fail "resume: $(cat "$T/b.err")"
 [ "$(wc -l <"$T/b.out")" -eq 4 ] || fail "resumed table: $(cat "$T/b.out")"
 cut -f1-5 "$T/a.out" >"$T/a.c"; cut -f1-5 "$T/b.out" >"$T/b.c"
 cmp -s "$T/a.c" "$T/b.c" || fail "resumed losses differ: $(cat "$T/a.c" "$T/b.c")"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # vit-fwd: usage errors, accuracy TSV, stream output (zstd or plain),
 # features/attention selection, head zeroing, thread-count invariance of
-# the logits, refusal of a terminal stdout and of a wrong checkpoint.
+# the logits (compute and loader threads), a stream on stdin giving what the
+# data set gives, refusal of a terminal stdout and of a wrong checkpoint.
 set -u
 T=$(mktemp -d "${SSTA_BUILD:-/tmp}/vitfwd.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -32,6 +33,19 @@ grep -q '^vit-fwd: fashion-mnist:test.*top-1 .*top-5 ' "$T/err" || fail "stderr 
 $VF --model "$T/m.st" --data fashion-mnist:test,n=30 --threads 2 --batch 30 --level 0 -o "$T/l1.sts" >/dev/null 2>&1 || fail "run 1"
 $VF --model "$T/m.st" --data fashion-mnist:test,n=30 --threads 2 --batch 30 --level 0 -o "$T/l2.sts" >/dev/null 2>&1 || fail "run 2"
 cmp -s "$T/l1.sts" "$T/l2.sts" || fail "two identical runs differ"
+# the loader's thread count does not change a byte
+$VF --model "$T/m.st" --data fashion-mnist:test,n=30 --threads 2 --batch 30 --level 0 --loader-threads 3 \
+    -o "$T/l4.sts" >/dev/null 2>&1 || fail "--loader-threads 3 run"
+cmp -s "$T/l1.sts" "$T/l4.sts" || fail "--loader-threads changed the output"
+# the same images as a stream on stdin: same index, label and logits
+SD="$SSTA_BIN/ssta-data"
+"$SD" export fashion-mnist:test,n=30 | $VF --model "$T/m.st" --threads 2 --batch 30 --level 0 \
+    -o "$T/s.sts" >/dev/null 2>"$T/err" || fail "stdin run: $(cat "$T/err")"
+for t in logits index label; do
+    "$SSTA_BIN/sts" get -r 1 -t $t -o "$T/a.npy" "$T/l1.sts" && "$SSTA_BIN/sts" get -r 1 -t $t -o "$T/b.npy" "$T/s.sts" \
+        || fail "sts get $t"
+    cmp -s "$T/a.npy" "$T/b.npy" || fail "stream:- gives different $t than the data set"
+done
 [ "$(od -An -tx1 -N4 "$T/l1.sts" | tr -d ' ')" != "28b52ffd" ] || fail "--level 0 compressed"
 $VF --model "$T/m.st" --data fashion-mnist:test,n=30 -o "$T/z.sts" >/dev/null 2>&1 || fail "zstd run"
 [ "$(od -An -tx1 -N4 "$T/z.sts" | tr -d ' ')" = "28b52ffd" ] || fail "default output not zstd"
