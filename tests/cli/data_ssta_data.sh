@@ -6,17 +6,8 @@
 # the exit status of usage and data errors.
 set -u
 SD="$SSTA_BIN/ssta-data"
-T=$(mktemp -d "${SSTA_BUILD:-/tmp}/ssta-data-cli.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect() {
-    want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    [ "$got" -eq "$want" ] || { fail "exit $got, expected $want: $*"; sed 's/^/  err: /' "$T/err"; }
-}
-has() { grep -q -- "$2" "$1" || { fail "$1 lacks '$2'"; sed 's/^/  | /' "$1" | head -5; }; }
+. "${SSTA_ROOT:-.}/tests/cli-lib.sh"
+cli_setup ssta-data-cli
 
 expect 0 "$SD" --help
 has "$T/out" "Usage: ssta-data COMMAND"
@@ -117,5 +108,4 @@ rm "$T/imgs/b/cut.png" "$T/imgs/a/fake.jpg"
 expect 0 "$SD" check "folder:$T/imgs"
 has "$T/err" "2 samples, 0 unreadable"
 
-[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "data_ssta_data: all passed"
+cli_finish data_ssta_data

@@ -4,18 +4,8 @@
 # head, --help, and the exit status of usage errors.
 set -u
 STS="$SSTA_BIN/sts"
-T=$(mktemp -d "${SSTA_BUILD:-/tmp}/sts-cli.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE CMD...: run CMD, stdout to $T/out, stderr to $T/err
-expect() {
-    want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"
-    got=$?
-    [ "$got" -eq "$want" ] || { fail "exit $got, expected $want: $*"; sed 's/^/  err: /' "$T/err"; }
-}
-has() { grep -q -- "$2" "$1" || { fail "$1 lacks '$2'"; sed 's/^/  | /' "$1" | head -5; }; }
+. "${SSTA_ROOT:-.}/tests/cli-lib.sh"
+cli_setup sts-cli
 
 # .npy files written byte by byte (no Python needed): a 2x3 float32
 # [[1,2,3],[4,5,6]], a 4-element uint8, and a float32 scalar.
@@ -103,5 +93,4 @@ expect 1 "$STS" pack -o "$T/y.sts" a=$T/x.sts; has "$T/err" "not a .npy"
 expect 1 "$STS" verify "$T/nonexistent.sts"; has "$T/err" "^sts: $T/nonexistent.sts: "
 [ -e "$T/y.sts" ] && fail "failed pack left an output"
 
-[ $fails -eq 0 ] && echo "sts.sh: all passed"
-[ $fails -eq 0 ]
+cli_finish sts

@@ -7,10 +7,8 @@
 # tests/unit/test_stream.c; this checks exit codes and messages.
 set -u
 STS="$SSTA_BIN/sts"
-T=$(mktemp -d "${SSTA_BUILD:-/tmp}/sts-bad.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "${SSTA_ROOT:-.}/tests/cli-lib.sh"
+cli_setup sts-bad
 TO=""
 command -v timeout >/dev/null && TO="timeout 10"
 
@@ -100,5 +98,4 @@ $TO "$STS" verify /etc/passwd 2>"$T/err"; rc=$?
 [ $rc -eq 1 ] || fail "/etc/passwd: exit $rc"
 grep -q "record 0: " "$T/err" || fail "/etc/passwd: message"
 
-[ $fails -eq 0 ] && echo "sts_bad.sh: all passed"
-[ $fails -eq 0 ]
+cli_finish sts_bad

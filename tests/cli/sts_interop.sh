@@ -10,10 +10,8 @@ STS="$SSTA_BIN/sts"
 PY=/usr/bin/python3
 I="$SSTA_ROOT/tests/fixtures/st_interop.py"
 if [ ! -x "$PY" ]; then echo "SKIP: $PY not found"; exit 0; fi
-T=$(mktemp -d "${SSTA_BUILD:-/tmp}/sts-interop.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "${SSTA_ROOT:-.}/tests/cli-lib.sh"
+cli_setup sts-interop
 
 # Python writes -> C reads and re-encodes -> Python reads and compares
 for pad in "" --nopad; do
@@ -35,5 +33,4 @@ printf '\004\000\000\000\000\000\000\000 {} ' >"$T/bad.st"
 "$STS" verify "$T/bad.st" 2>/dev/null && fail "C accepted a header not starting with '{'"
 "$PY" "$I" check "$T/bad.st" >/dev/null && fail "python accepted a header not starting with '{'"
 
-[ $fails -eq 0 ] && echo "sts_interop.sh: all passed"
-[ $fails -eq 0 ]
+cli_finish sts_interop
