@@ -157,13 +157,6 @@ typedef struct ss_loader_cfg {
     int skip_corrupt;  /* 1: a sample that fails to decode is left out of its
                           batch (the batch is then shorter) and counted;
                           0 (default): the error ends the epoch */
-    int full_decode;   /* 1: decode each image exactly as ss_dataset_get does
-                          (full size, its own channel count), so a view equals
-                          ss_transform_apply on ss_dataset_get's image;
-                          0 (default): JPEGs decode with the transform's
-                          DCT-scaling hint and channel count (faster; a view
-                          equals one recomputed from ss_dataset_get_ex with
-                          that hint). Only JPEG sources differ. */
 } ss_loader_cfg;
 
 typedef struct ss_loader ss_loader;

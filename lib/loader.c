@@ -162,7 +162,7 @@ static ss_loader *loader_make(ss_dataset *d, const ss_transform *t, const ss_mul
         ss_fail(e, "out of memory");
         return NULL;
     }
-    l->d = d, l->t = t, l->mc = mc, l->cfg = *cfg, l->want_c = cfg->full_decode ? 0 : c;
+    l->d = d, l->t = t, l->mc = mc, l->cfg = *cfg, l->want_c = c;
     l->nviews = mc ? ss_multicrop_nviews(mc) : 1;
     l->per_v = calloc((size_t)l->nviews, sizeof(size_t));
     if (!l->per_v) {
@@ -176,7 +176,7 @@ static ss_loader *loader_make(ss_dataset *d, const ss_transform *t, const ss_mul
         ss_transform_geometry(tv, &th, &tw, &tc);
         l->per_v[v] = (size_t)tc * th * tw;
     }
-    l->min_side = cfg->full_decode ? 0 : mc ? ss_multicrop_min_side(mc) : ss_transform_min_side(t);
+    l->min_side = mc ? ss_multicrop_min_side(mc) : ss_transform_min_side(t);
     l->n = (uint32_t)n;
     l->nbatches = cfg->drop_last ? n / (size_t)cfg->batch : (n + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
     l->held = -1;

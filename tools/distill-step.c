@@ -246,7 +246,7 @@ static ss_loader *open_loader(ss_dataset *d, const ss_transform *tf, const ss_vi
         return NULL;
     }
     ss_loader_cfg lc = {.batch = batch, .seed = seed, .shuffle = shuffle, .drop_last = drop_last,
-                        .threads = threads, .full_decode = 1};
+                        .threads = threads};
     return ss_loader_new(d, tf, &lc, c->img_size, c->img_size, c->in_chans, e);
 }
 

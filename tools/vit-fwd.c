@@ -225,7 +225,7 @@ int main(int argc, char **argv)
     size_t n = ss_dataset_len(d), done = 0;
     if (n > UINT32_MAX) tool_die("%s: too many samples", ss_dataset_spec(d));
     ss_loader_cfg lc = {.batch = o.batch, .seed = 0, .shuffle = 0, .drop_last = 0,
-                        .threads = o.loader_threads, .full_decode = 1};
+                        .threads = o.loader_threads};
     ss_loader *ld = ss_loader_new(d, tf, &lc, side, side, c.in_chans, &e);
     if (!ld || ss_loader_start_epoch(ld, 0, &e)) tool_die_err(&e);
 

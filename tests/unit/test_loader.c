@@ -1,11 +1,11 @@
-/* test_loader.c — the loader's full_decode mode (what distill-step and
- * vit-fwd use): on a folder of RGB JPEGs large enough for DCT scaling, with
- * a grayscale transform, a loader with full_decode = 1 yields, with 1 and 2
- * threads, exactly ss_dataset_get + ss_transform_apply in dataset order
- * (shuffle off) or in ss_epoch_order (shuffle on), with a short last batch
- * when drop_last is 0; the default mode (DCT hint, libjpeg's own gray
- * conversion) gives different views for the same data, so the flag is what
- * makes them equal. Restarting an epoch mid-way discards what was prefetched.
+/* test_loader.c — the loader as distill-step and vit-fwd use it: on a
+ * folder of RGB JPEGs large enough for DCT scaling, with a grayscale
+ * transform, the loader yields, with 1 and 2 threads, exactly the views
+ * computed alone (ss_dataset_get_ex with the transform's decode hint and
+ * channel count, then ss_transform_apply) in dataset order (shuffle off) or
+ * in ss_epoch_order (shuffle on), with a short last batch when drop_last is
+ * 0. Restarting an epoch mid-way discards what was prefetched. Decoding at
+ * full size instead gives other views here, so the hint is really exercised.
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,15 +30,22 @@ static void photo(ss_image *im, int h, int w, int seed)
                     (uint8_t)(128 + 100 * sin(0.07 * x * (c + 1) + seed) * cos(0.05 * y + c + seed));
 }
 
-/* Views of every sample decoded as ss_dataset_get gives them. */
-static void views_alone(ss_dataset *d, const ss_transform *t, uint64_t seed, uint32_t epoch,
-                        float *out, int *labels)
+/* Views of every sample computed alone: decoded with the transform's hint
+ * (hinted = 1), as the loader does, or at full size (hinted = 0). */
+static void views_alone(ss_dataset *d, const ss_transform *t, int hinted, uint64_t seed,
+                        uint32_t epoch, float *out, int *labels)
 {
     ss_err e;
     for (int i = 0; i < NS; i++) {
         ss_image im = {0};
-        CHECK(ss_dataset_get(d, (size_t)i, &im, &labels[i], &e) == 0);
-        CHECK(im.c == 3 && im.h == 96 && im.w == 128);
+        if (hinted) {
+            CHECK(ss_dataset_get_ex(d, (size_t)i, ss_transform_min_side(t), 1, &im, &labels[i], &e) == 0);
+            CHECK(im.c == 1);
+            if (ss_transform_min_side(t) > 0) CHECK(im.h < 96 && im.w < 128);
+        } else {
+            CHECK(ss_dataset_get(d, (size_t)i, &im, &labels[i], &e) == 0);
+            CHECK(im.c == 3 && im.h == 96 && im.w == 128);
+        }
         CHECK(ss_transform_apply(t, &im, seed, epoch, (uint64_t)i, out + (size_t)i * PER, &e) == 0);
         ss_image_free(&im);
     }
@@ -116,11 +123,10 @@ int main(void)
         const ss_transform *t = run ? ta : te;
         uint64_t seed = run ? 7 : 0;
         uint32_t epoch = run ? 3 : 0;
-        views_alone(d, t, seed, epoch, alone, labels);
+        views_alone(d, t, 1, seed, epoch, alone, labels);
         ss_epoch_order(seed, epoch, run, perm, NS);
         for (int threads = 1; threads <= 2; threads++) {
-            ss_loader_cfg cfg = {.batch = 4, .seed = seed, .shuffle = run, .threads = threads,
-                                 .full_decode = 1};
+            ss_loader_cfg cfg = {.batch = 4, .seed = seed, .shuffle = run, .threads = threads};
             ss_loader *l = ss_loader_new(d, t, &cfg, SIDE, SIDE, 1, &e);
             CHECK_MSG(l != NULL, "%s", e.msg);
             if (!l) continue;
@@ -130,14 +136,14 @@ int main(void)
             CHECK(ss_loader_start_epoch(l, epoch + 1, &e) == 0 && ss_loader_next(l, &b, &e) == 1);
             int nb, bad = run_epoch(l, epoch, perm, alone, labels, 4, &nb);
             CHECK(nb == 2);
-            CHECK_MSG(bad == 0, "run %d threads=%d: %d samples differ from ss_dataset_get + ss_transform_apply",
+            CHECK_MSG(bad == 0, "run %d threads=%d: %d samples differ from the views computed alone",
                       run, threads, bad);
             ss_loader_free(l);
         }
     }
-    /* The default mode decodes with the hint: different views here. */
+    /* Full-size decoding gives different views here: the hint matters. */
     if (d && te) {
-        views_alone(d, te, 0, 0, alone, labels);
+        views_alone(d, te, 0, 0, 0, alone, labels);
         ss_epoch_order(0, 0, 0, perm, NS);
         ss_loader_cfg cfg = {.batch = 4, .threads = 1};
         ss_loader *l = ss_loader_new(d, te, &cfg, SIDE, SIDE, 1, &e);
