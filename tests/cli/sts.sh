@@ -93,4 +93,11 @@ expect 1 "$STS" pack -o "$T/y.sts" a=$T/x.sts; has "$T/err" "not a .npy"
 expect 1 "$STS" verify "$T/nonexistent.sts"; has "$T/err" "^sts: $T/nonexistent.sts: "
 [ -e "$T/y.sts" ] && fail "failed pack left an output"
 
+# binary output is never written to a terminal (script(1) provides one)
+if command -v script >/dev/null; then
+    script -qec "'$STS' cat '$T/x.sts'" /dev/null >"$T/tty" 2>&1
+    [ $? -eq 1 ] || fail "sts cat to a terminal: exit status is not 1"
+    has "$T/tty" "refusing to write binary data to a terminal"
+fi
+
 cli_finish sts
