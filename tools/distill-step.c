@@ -384,6 +384,7 @@ int main(int argc, char **argv)
     if (o.steps_per_epoch && (size_t)o.steps_per_epoch < spe) spe = (size_t)o.steps_per_epoch;
     uint64_t total = spe * (uint64_t)o.epochs, warm = (uint64_t)llround(o.warmup * spe);
 
+    char *rows = NULL;  /* the TSV log so far (freed at done) */
     if (o.dump_grads) {
         ss_batch b;
         if (ss_loader_start_epoch(tl, 0, &e)) tool_die_err(&e);
@@ -409,23 +410,14 @@ int main(int argc, char **argv)
             ss_swriter_close(w, &e))
             tool_die_err(&e);
         ss_record_free(&r);
-        ss_loader_free(tl);
-        ss_loader_free(vl);
-        ss_trainer_free(t);
-        ss_vit_free(&m);
-        ss_transform_free(tf);
-        ss_transform_free(tfv);
-        ss_dataset_close(dtr);
-        if (dva) ss_dataset_close(dva);
-        ss_record_free(&init);
-        return 0;
+        goto done;
     }
 
     /* resume */
     char ident[4096];
     run_identity(&o, ss_dataset_spec(dtr), dva ? ss_dataset_spec(dva) : NULL, ident, sizeof ident);
     int start_epoch = 0;
-    char *rows = calloc(1, 1);
+    rows = calloc(1, 1);
     size_t rows_len = 0;
     FILE *probe = fopen(o.out, "rb");
     if (probe) {
