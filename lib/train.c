@@ -1,10 +1,7 @@
-/* train.c — data-parallel steps over worker threads, optimizer state I/O (train.h). */
+/* train.c — supervised training over the runner: CE objective + AdamW (train.h). */
 #include "train.h"
 
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,30 +10,25 @@
 struct ss_trainer {
     ss_vit *m;
     ss_trainer_cfg cfg;
-    int W;
-    ss_vit_acts *acts;     /* W */
-    float **g;             /* W gradient buffers; g[0] is the reduced one */
-    float **dlog;          /* W (Bmax,K) */
+    ss_runner *r;
+    int slot, pset;
+    int nextra;                    /* frozen models after the student */
+    int extra_slot[SS_PASS_MAX];
+    const float *extra_params[SS_PASS_MAX];
     float *mom, *var;
     uint8_t *nodecay;
     uint64_t step;
-    ss_loss_hook hook;
-    void *hook_ctx;
+    ss_objective obj;
+    void *obj_ctx;
+    int nuser;
 };
-
-void ss_blas_single_thread(void) { openblas_set_num_threads(1); }
 
 ss_trainer *ss_trainer_new(ss_vit *m, const ss_trainer_cfg *cfg, ss_err *e)
 {
-    if (cfg->workers < 1 || cfg->workers > 64) {
-        ss_fail(e, "workers %d out of range 1..64", cfg->workers);
-        return NULL;
-    }
     if (cfg->batch < 1) {
         ss_fail(e, "batch must be >= 1");
         return NULL;
     }
-    ss_blas_single_thread();
     ss_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         ss_fail(e, "out of memory");
@@ -44,21 +36,17 @@ ss_trainer *ss_trainer_new(ss_vit *m, const ss_trainer_cfg *cfg, ss_err *e)
     }
     t->m = m;
     t->cfg = *cfg;
-    t->W = cfg->workers;
-    int K = m->cfg.num_classes > 0 ? m->cfg.num_classes : 1;
-    int per = (cfg->batch + t->W - 1) / t->W;
-    t->acts = calloc((size_t)t->W, sizeof *t->acts);
-    t->g = calloc((size_t)t->W, sizeof *t->g);
-    t->dlog = calloc((size_t)t->W, sizeof *t->dlog);
+    if (!(t->r = ss_runner_new(cfg->workers, e))) goto fail;
+    t->pset = ss_runner_pset(t->r, m->nparams, cfg->freeze_backbone ? m->nbackbone : 0, e);
+    if (t->pset < 0) goto fail;
+    t->slot = ss_runner_slot(t->r, m, cfg->batch, cfg->hin, cfg->win, t->pset, e);
+    if (t->slot < 0) goto fail;
     t->mom = calloc(m->nparams, sizeof(float));
     t->var = calloc(m->nparams, sizeof(float));
     t->nodecay = calloc(m->nparams, 1);
-    if (!t->acts || !t->g || !t->dlog || !t->mom || !t->var || !t->nodecay) goto oom;
-    for (int w = 0; w < t->W; w++) {
-        if (ss_vit_acts_new(&t->acts[w], m, per, cfg->hin, cfg->win, 1, e)) goto fail;
-        t->g[w] = calloc(m->nparams, sizeof(float));
-        t->dlog[w] = calloc((size_t)per * K, sizeof(float));
-        if (!t->g[w] || !t->dlog[w]) goto oom;
+    if (!t->mom || !t->var || !t->nodecay) {
+        ss_fail(e, "out of memory for the trainer");
+        goto fail;
     }
     for (int i = 0; i < m->ntensors; i++) {
         const ss_vit_tensor *tt = &m->tab[i];
@@ -67,8 +55,6 @@ ss_trainer *ss_trainer_new(ss_vit *m, const ss_trainer_cfg *cfg, ss_err *e)
         memset(t->nodecay + tt->off, nd, tt->n);
     }
     return t;
-oom:
-    ss_fail(e, "out of memory for the trainer");
 fail:
     ss_trainer_free(t);
     return NULL;
@@ -77,120 +63,75 @@ fail:
 void ss_trainer_free(ss_trainer *t)
 {
     if (!t) return;
-    for (int w = 0; w < t->W; w++) {
-        if (t->acts) ss_vit_acts_free(&t->acts[w]);
-        if (t->g) free(t->g[w]);
-        if (t->dlog) free(t->dlog[w]);
-    }
-    free(t->acts);
-    free(t->g);
-    free(t->dlog);
+    ss_runner_free(t->r);
     free(t->mom);
     free(t->var);
     free(t->nodecay);
     free(t);
 }
 
-void ss_trainer_set_hook(ss_trainer *t, ss_loss_hook hook, void *ctx)
+int ss_trainer_set_objective(ss_trainer *t, ss_objective obj, void *ctx, int nuser, ss_err *e)
 {
-    t->hook = hook;
-    t->hook_ctx = ctx;
-}
-
-float *ss_trainer_grads(ss_trainer *t) { return t->g[0]; }
-uint64_t ss_trainer_steps(const ss_trainer *t) { return t->step; }
-ss_vit_acts *ss_trainer_acts(ss_trainer *t, int w) { return &t->acts[w]; }
-int ss_trainer_workers(const ss_trainer *t) { return t->W; }
-
-void ss_trainer_slice(const ss_trainer *t, int w, int B, int *lo, int *hi)
-{
-    *lo = (int)((long)w * B / t->W);
-    *hi = (int)((long)(w + 1) * B / t->W);
-}
-
-/* ---------------------------------------------------------------- workers */
-
-typedef struct job {
-    ss_trainer *t;
-    int w, B, mode;   /* mode 0: train grad, 1: eval */
-    const float *x;
-    const int32_t *y;
-    float *out;
-    double loss;
-    int correct, top5, rc;
-    ss_err err;
-} job;
-
-static void *work(void *arg)
-{
-    job *j = arg;
-    ss_trainer *t = j->t;
-    ss_vit *m = t->m;
-    int lo, hi;
-    ss_trainer_slice(t, j->w, j->B, &lo, &hi);
-    int n = hi - lo, K = m->cfg.num_classes;
-    size_t in1 = (size_t)m->cfg.in_chans * t->cfg.hin * t->cfg.win;
-    ss_vit_acts *a = &t->acts[j->w];
-    j->loss = 0;
-    j->correct = j->top5 = 0;
-    j->rc = 0;
-    if (j->mode == 0) {
-        float *g = t->g[j->w];
-        if (t->cfg.freeze_backbone)
-            memset(g + m->nbackbone, 0, (m->nparams - m->nbackbone) * sizeof(float));
-        else
-            memset(g, 0, m->nparams * sizeof(float));
-    }
-    if (n <= 0) return NULL;
-    ss_vit_run run = {j->mode == 0, t->cfg.drop_path, t->cfg.seed, t->step, lo, t->cfg.drop_rate};
-    if (t->cfg.freeze_backbone) run.train = 0;   /* frozen backbone runs in eval mode */
-    ss_vit_forward(m, m->params, a, j->x + (size_t)lo * in1, n, &run);
-    if (j->y && K > 0) {
-        const float *lg = a->logits;
-        for (int b = 0; b < n; b++) {
-            int yb = j->y[lo + b], am = 0, rank = 0;
-            for (int k = 1; k < K; k++)
-                if (lg[(size_t)b * K + k] > lg[(size_t)b * K + am]) am = k;
-            for (int k = 0; k < K; k++)
-                if (lg[(size_t)b * K + k] > lg[(size_t)b * K + yb]) rank++;
-            j->correct += am == yb;
-            j->top5 += rank < 5;
-        }
-    }
-    if (j->out && K > 0) memcpy(j->out + (size_t)lo * K, a->logits, (size_t)n * K * sizeof(float));
-    if (j->mode == 1) return NULL;
-    for (int l = 0; l < m->cfg.depth; l++) a->datt[l] = NULL;
-    j->loss = ss_ce_loss(a->logits, j->y + lo, n, K, t->cfg.label_smoothing, 1.0f / (float)j->B,
-                         t->dlog[j->w], NULL);
-    if (t->hook) {
-        double extra = 0;
-        if (t->hook(t->hook_ctx, j->w, a, lo, n, j->B, t->dlog[j->w], &extra, &j->err)) {
-            j->rc = -1;
-            return NULL;
-        }
-        j->loss += extra;
-    }
-    ss_vit_backward(m, m->params, t->g[j->w], a, t->dlog[j->w], n, t->cfg.freeze_backbone);
-    return NULL;
-}
-
-static int run_jobs(ss_trainer *t, job *jobs, ss_err *e)
-{
-    pthread_t th[64];
-    int started[64] = {0};
-    for (int w = 1; w < t->W; w++)
-        started[w] = pthread_create(&th[w], NULL, work, &jobs[w]) == 0;
-    work(&jobs[0]);
-    for (int w = 1; w < t->W; w++) {
-        if (started[w]) pthread_join(th[w], NULL);
-        else work(&jobs[w]);   /* could not start a thread: run it here, same result */
-    }
-    for (int w = 0; w < t->W; w++)
-        if (jobs[w].rc) {
-            *e = jobs[w].err;
-            return -1;
-        }
+    if (nuser < 0 || nuser > SS_STATS_MAX - SS_ST_USER)
+        return ss_fail(e, "objective: %d statistics (0..%d)", nuser, SS_STATS_MAX - SS_ST_USER);
+    t->obj = obj;
+    t->obj_ctx = ctx;
+    t->nuser = nuser;
     return 0;
+}
+
+int ss_trainer_add_model(ss_trainer *t, const ss_vit *m, const float *params, ss_err *e)
+{
+    if (t->nextra + 1 >= SS_PASS_MAX) return ss_fail(e, "too many models in one step (%d)", SS_PASS_MAX);
+    if (m->cfg.in_chans != t->m->cfg.in_chans) return ss_fail(e, "model takes %d channels, the student %d", m->cfg.in_chans, t->m->cfg.in_chans);
+    int s = ss_runner_slot(t->r, m, t->cfg.batch, t->cfg.hin, t->cfg.win, -1, e);
+    if (s < 0) return -1;
+    t->extra_slot[t->nextra] = s;
+    t->extra_params[t->nextra] = params;
+    return 1 + t->nextra++;
+}
+
+ss_runner *ss_trainer_runner(ss_trainer *t) { return t->r; }
+float *ss_trainer_grads(ss_trainer *t) { return ss_runner_grad(t->r, t->pset); }
+uint64_t ss_trainer_steps(const ss_trainer *t) { return t->step; }
+
+/* ---------------------------------------------------------------- objectives */
+
+typedef struct train_ctx {
+    ss_trainer *t;
+    const int32_t *y;
+} train_ctx;
+
+/* Batch-mean CE with label smoothing on item 0, then the extra objective. */
+static int ce_objective(void *arg, ss_objio *io, ss_err *e)
+{
+    train_ctx *c = arg;
+    ss_trainer *t = c->t;
+    int K = t->m->cfg.num_classes;
+    const float *lg = ss_vit_logits(io->acts[0]);
+    const int32_t *y = c->y + io->lo;
+    ss_topk tk;
+    ss_topk_init(&tk);
+    ss_topk_add(&tk, lg, y, io->n, K);
+    io->stats[SS_ST_TOP1] += (double)tk.top1;
+    io->stats[SS_ST_LOSS] += ss_ce_loss(lg, y, io->n, K, t->cfg.label_smoothing, 1.0f / (float)io->B,
+                                        io->dlogits[0], NULL);
+    if (t->obj) return t->obj(t->obj_ctx, io, e);
+    return 0;
+}
+
+static void fill_pass(ss_trainer *t, ss_pass *p, const float *x, int B, int train)
+{
+    memset(p, 0, sizeof *p);
+    p->B = B;
+    p->item[0] = (ss_pass_item){.slot = t->slot, .x = x, .train = train && !t->cfg.freeze_backbone,
+                                .backward = train, .head_only = t->cfg.freeze_backbone};
+    p->nitems = 1;
+    if (train)
+        for (int i = 0; i < t->nextra; i++)
+            p->item[p->nitems++] = (ss_pass_item){.slot = t->extra_slot[i], .params = t->extra_params[i], .x = x};
+    p->run = (ss_vit_run){.train = train, .drop_path = t->cfg.drop_path, .seed = t->cfg.seed, .step = t->step,
+                          .drop_rate = t->cfg.drop_rate};
 }
 
 int ss_trainer_grad(ss_trainer *t, const float *x, const int32_t *y, int B, ss_step_stats *st,
@@ -202,29 +143,19 @@ int ss_trainer_grad(ss_trainer *t, const float *x, const int32_t *y, int B, ss_s
     if (B < 1 || B > t->cfg.batch) return ss_fail(e, "batch of %d samples, trainer built for %d", B, t->cfg.batch);
     for (int b = 0; b < B; b++)
         if (y[b] < 0 || y[b] >= K) return ss_fail(e, "label %d of sample %d out of range 0..%d", y[b], b, K - 1);
-    job jobs[64];
-    for (int w = 0; w < t->W; w++) {
-        memset(&jobs[w], 0, sizeof jobs[w]);
-        jobs[w].t = t; jobs[w].w = w; jobs[w].B = B; jobs[w].mode = 0; jobs[w].x = x; jobs[w].y = y;
-    }
-    if (run_jobs(t, jobs, e)) return -1;
-    /* fixed-order reduction into g[0] */
-    size_t off = t->cfg.freeze_backbone ? m->nbackbone : 0;
-    double loss = 0;
-    int correct = 0;
-    for (int w = 0; w < t->W; w++) {
-        loss += jobs[w].loss;
-        correct += jobs[w].correct;
-        if (w) {
-            float *g0 = t->g[0], *gw = t->g[w];
-            for (size_t i = off; i < m->nparams; i++) g0[i] += gw[i];
-        }
-    }
-    loss /= B;
+    ss_pass p;
+    fill_pass(t, &p, x, B, 1);
+    train_ctx c = {t, y};
+    p.obj = ce_objective;
+    p.obj_ctx = &c;
+    p.nstats = SS_ST_USER + t->nuser;
+    if (ss_runner_pass(t->r, &p, e)) return -1;
+    double loss = p.stats[SS_ST_LOSS] / B;
     if (st) {
+        memset(st, 0, sizeof *st);
         st->loss = loss;
-        st->correct = correct;
-        st->grad_norm = 0;
+        st->correct = (int)p.stats[SS_ST_TOP1];
+        for (int k = 0; k < t->nuser; k++) st->user[k] = p.stats[SS_ST_USER + k];
     }
     if (!isfinite(loss)) return ss_fail(e, "step %llu: loss is %s", (unsigned long long)t->step + 1, isnan(loss) ? "nan" : "inf");
     return 0;
@@ -237,7 +168,7 @@ int ss_trainer_step(ss_trainer *t, const float *x, const int32_t *y, int B, doub
     if (ss_trainer_grad(t, x, y, B, &s, e)) return -1;
     ss_vit *m = t->m;
     size_t off = t->cfg.freeze_backbone ? m->nbackbone : 0, n = m->nparams - off;
-    float *g = t->g[0] + off;
+    float *g = ss_trainer_grads(t) + off;
     s.grad_norm = t->cfg.clip > 0 ? ss_clip_grad_norm(g, n, t->cfg.clip) : 0.0;
     if (!isfinite(s.grad_norm)) return ss_fail(e, "step %llu: gradient norm is not finite", (unsigned long long)t->step + 1);
     ss_adamw o = t->cfg.opt;
@@ -248,22 +179,43 @@ int ss_trainer_step(ss_trainer *t, const float *x, const int32_t *y, int B, doub
     return 0;
 }
 
+typedef struct eval_ctx {
+    ss_trainer *t;
+    const int32_t *y;
+    float *out;
+    ss_topk tk[SS_MAX_WORKERS];
+} eval_ctx;
+
+static int eval_objective(void *arg, ss_objio *io, ss_err *e)
+{
+    (void)e;
+    eval_ctx *c = arg;
+    int K = c->t->m->cfg.num_classes;
+    const float *lg = ss_vit_logits(io->acts[0]);
+    if (c->out && K > 0) memcpy(c->out + (size_t)io->lo * K, lg, (size_t)io->n * K * sizeof(float));
+    if (c->y && K > 0) ss_topk_add(&c->tk[io->worker], lg, c->y + io->lo, io->n, K);
+    return 0;
+}
+
 int ss_trainer_eval(ss_trainer *t, const float *x, const int32_t *y, int B, float *out,
-                    int *correct, int *top5, ss_err *e)
+                    ss_topk *tk, ss_err *e)
 {
     if (B < 1 || B > t->cfg.batch) return ss_fail(e, "batch of %d samples, trainer built for %d", B, t->cfg.batch);
-    job jobs[64];
-    for (int w = 0; w < t->W; w++) {
-        memset(&jobs[w], 0, sizeof jobs[w]);
-        jobs[w].t = t; jobs[w].w = w; jobs[w].B = B; jobs[w].mode = 1; jobs[w].x = x; jobs[w].y = y;
-        jobs[w].out = out;
-    }
-    if (run_jobs(t, jobs, e)) return -1;
-    for (int w = 0; w < t->W; w++) {
-        if (correct) *correct += jobs[w].correct;
-        if (top5) *top5 += jobs[w].top5;
-    }
-    return 0;
+    ss_pass p;
+    fill_pass(t, &p, x, B, 0);
+    eval_ctx *c = calloc(1, sizeof *c);
+    if (!c) return ss_fail(e, "out of memory");
+    c->t = t;
+    c->y = y;
+    c->out = out;
+    for (int w = 0; w < SS_MAX_WORKERS; w++) ss_topk_init(&c->tk[w]);
+    p.obj = eval_objective;
+    p.obj_ctx = c;
+    int rc = ss_runner_pass(t->r, &p, e);
+    if (rc == 0 && tk)
+        for (int w = 0; w < ss_runner_workers(t->r); w++) ss_topk_merge(tk, &c->tk[w]);
+    free(c);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- state I/O */

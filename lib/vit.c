@@ -406,7 +406,7 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
     if (ss_mul_size(total, sizeof(float), &bytes)) return ss_fail(e, "activation size overflow");
     a->mem = malloc(bytes);
     float ***ptrs[] = {&a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->atty, &a->x1,
-                       &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fc1, &a->gel, &a->x2, &a->datt};
+                       &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fc1, &a->gel, &a->x2, &a->datt, &a->dx2};
     int np = (int)(sizeof ptrs / sizeof ptrs[0]);
     for (int i = 0; i < np; i++) *ptrs[i] = calloc((size_t)L, sizeof(float *));
     for (int i = 0; i < np; i++)
@@ -459,7 +459,7 @@ void ss_vit_acts_free(ss_vit_acts *a)
 {
     free(a->mem);
     float **ptrs[] = {a->ln1, a->ln1_mean, a->ln1_rstd, a->qkv, a->att, a->atty, a->x1,
-                      a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gel, a->x2, a->datt};
+                      a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gel, a->x2, a->datt, a->dx2};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) free(ptrs[i]);
     memset(a, 0, sizeof *a);
 }
@@ -478,16 +478,71 @@ static void dropout(float *x, int B, size_t R, const ss_vit_run *run, uint64_t s
     }
 }
 
+/* Named tensor `field` of m (a pointer into m->params) moved into another
+ * buffer with the same layout (params of an EMA copy, gradients). */
+#define IN(buf, field) ((buf) + ((field) - m->params))
+
+/* Blocks [l0, l1) of the last forward's input (x0 or x2[l0-1]); then, when
+ * l1 == depth, the final norm of the class tokens and the head. */
+static void forward_blocks(const ss_vit *m, const float *params, ss_vit_acts *a, int l0, int l1, int B)
+{
+    const ss_vit_cfg *c = &m->cfg;
+    const ss_vit_run *run = &a->run;
+    int C = c->embed_dim, L = c->depth, NH = c->num_heads, H = m->H;
+    int N = a->N, k = c->head_blocks, K = c->num_classes;
+    size_t NC = (size_t)N * C;
+    int do_on = run->train && run->drop_rate > 0.0f;
+    const uint8_t *off = run->head_off ? run->head_off : m->head_off;
+    const float *xin = l0 ? a->x2[l0 - 1] : a->x0;
+    for (int l = l0; l < l1; l++) {
+        const ss_vit_block_w *bw = &m->w.blk[l];
+        ss_layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], xin, IN(params, bw->ln1_w),
+                             IN(params, bw->ln1_b), B * N, C, c->ln_eps);
+        ss_linear_forward(a->qkv[l], a->ln1[l], IN(params, bw->qkv_w), IN(params, bw->qkv_b), B * N, C, 3 * C);
+        ss_attention_forward(a->atty[l], a->att[l], a->qkv[l], off + (size_t)l * NH, B, N, C, NH);
+        ss_linear_forward(a->tmp, a->atty[l], IN(params, bw->proj_w), IN(params, bw->proj_b), B * N, C, C);
+        if (do_on) dropout(a->tmp, B, NC, run, 1 + 3 * (uint64_t)l);
+        for (int b = 0; b < B; b++) {
+            float s = a->dp[((size_t)b * L + l) * 2];
+            ss_residual_forward(a->x1[l] + b * NC, xin + b * NC, a->tmp + b * NC, s == 1.0f ? NULL : &s, 1, NC);
+        }
+        ss_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->x1[l], IN(params, bw->ln2_w),
+                             IN(params, bw->ln2_b), B * N, C, c->ln_eps);
+        ss_linear_forward(a->fc1[l], a->ln2[l], IN(params, bw->fc1_w), IN(params, bw->fc1_b), B * N, C, H);
+        ss_gelu_forward(a->gel[l], a->fc1[l], (size_t)B * N * H);
+        if (do_on) dropout(a->gel[l], B, (size_t)N * H, run, 2 + 3 * (uint64_t)l);
+        ss_linear_forward(a->tmp, a->gel[l], IN(params, bw->fc2_w), IN(params, bw->fc2_b), B * N, H, C);
+        if (do_on) dropout(a->tmp, B, NC, run, 3 + 3 * (uint64_t)l);
+        for (int b = 0; b < B; b++) {
+            float s = a->dp[((size_t)b * L + l) * 2 + 1];
+            ss_residual_forward(a->x2[l] + b * NC, a->x1[l] + b * NC, a->tmp + b * NC, s == 1.0f ? NULL : &s, 1, NC);
+        }
+        xin = a->x2[l];
+    }
+    if (l1 < L) return;
+
+    /* final norm of the class token of the last k blocks, head */
+    for (int j = 0; j < k; j++) {
+        const float *xo = a->x2[L - k + j];
+        float *fin = a->fin + (size_t)j * B * C, *fout = a->fout + (size_t)j * B * C;
+        for (int b = 0; b < B; b++) memcpy(fin + (size_t)b * C, xo + b * NC, (size_t)C * sizeof(float));
+        ss_layernorm_forward(fout, a->fmean + (size_t)j * B, a->frstd + (size_t)j * B, fin,
+                             IN(params, m->w.norm_w), IN(params, m->w.norm_b), B, C, c->ln_eps);
+        for (int b = 0; b < B; b++)
+            memcpy(a->feat + ((size_t)b * k + j) * C, fout + (size_t)b * C, (size_t)C * sizeof(float));
+    }
+    if (K > 0)
+        ss_linear_forward(a->logits, a->feat, IN(params, m->w.head_w), IN(params, m->w.head_b), B, k * C, K);
+}
+
 void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const float *x, int B,
                     const ss_vit_run *run)
 {
     const ss_vit_cfg *c = &m->cfg;
-    int C = c->embed_dim, L = c->depth, NH = c->num_heads, H = m->H, P = c->patch;
-    int N = a->N, T = a->T, k = c->head_blocks, K = c->num_classes;
+    int C = c->embed_dim, L = c->depth, P = c->patch;
+    int N = a->N, T = a->T;
     size_t NC = (size_t)N * C;
-    const ss_vit_tensor *tb = m->tab;
-#define PW(i) ((float *)params + tb[(i)].off)
-    const float *cls = PW(0), *pos = PW(1), *pe_w = PW(2), *pe_b = PW(3);
+    const float *cls = IN(params, m->w.cls), *pos = IN(params, m->w.pos);
 
     /* position embedding (interpolated for another grid) */
     if (a->interp) {
@@ -510,7 +565,7 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
 
     /* patch embedding into rows 1.. of x0 */
     ss_im2col(a->cols, x, B, c->in_chans, a->hin, a->win, P);
-    ss_linear_forward(a->tmp, a->cols, pe_w, pe_b, B * T, c->in_chans * P * P, C);
+    ss_linear_forward(a->tmp, a->cols, IN(params, m->w.pe_w), IN(params, m->w.pe_b), B * T, c->in_chans * P * P, C);
     for (int b = 0; b < B; b++) {
         float *xb = a->x0 + (size_t)b * NC;
         for (int d = 0; d < C; d++) xb[d] = cls[d] + a->pos[d];
@@ -523,6 +578,7 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
     if (run) a->run = *run;
     int do_on = run && run->train && run->drop_rate > 0.0f;
     if (!do_on) a->run.drop_rate = 0.0f;
+    if (!(run && run->train)) a->run.train = 0;
     if (do_on) dropout(a->x0, B, NC, run, 0);
 
     /* drop path scales */
@@ -539,47 +595,81 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
                 }
                 a->dp[((size_t)b * L + l) * 2 + r] = s;
             }
-
-    const float *xin = a->x0;
-    for (int l = 0; l < L; l++) {
-        const ss_vit_tensor *bt = tb + 4 + 12 * l;
-#define BW(j) ((float *)params + bt[(j)].off)
-        ss_layernorm_forward(a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], xin, BW(0), BW(1), B * N, C, c->ln_eps);
-        ss_linear_forward(a->qkv[l], a->ln1[l], BW(2), BW(3), B * N, C, 3 * C);
-        ss_attention_forward(a->atty[l], a->att[l], a->qkv[l], m->head_off + (size_t)l * NH, B, N, C, NH);
-        ss_linear_forward(a->tmp, a->atty[l], BW(4), BW(5), B * N, C, C);
-        if (do_on) dropout(a->tmp, B, NC, run, 1 + 3 * (uint64_t)l);
-        for (int b = 0; b < B; b++) {
-            float s = a->dp[((size_t)b * L + l) * 2];
-            ss_residual_forward(a->x1[l] + b * NC, xin + b * NC, a->tmp + b * NC, s == 1.0f ? NULL : &s, 1, NC);
-        }
-        ss_layernorm_forward(a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->x1[l], BW(6), BW(7), B * N, C, c->ln_eps);
-        ss_linear_forward(a->fc1[l], a->ln2[l], BW(8), BW(9), B * N, C, H);
-        ss_gelu_forward(a->gel[l], a->fc1[l], (size_t)B * N * H);
-        if (do_on) dropout(a->gel[l], B, (size_t)N * H, run, 2 + 3 * (uint64_t)l);
-        ss_linear_forward(a->tmp, a->gel[l], BW(10), BW(11), B * N, H, C);
-        if (do_on) dropout(a->tmp, B, NC, run, 3 + 3 * (uint64_t)l);
-        for (int b = 0; b < B; b++) {
-            float s = a->dp[((size_t)b * L + l) * 2 + 1];
-            ss_residual_forward(a->x2[l] + b * NC, a->x1[l] + b * NC, a->tmp + b * NC, s == 1.0f ? NULL : &s, 1, NC);
-        }
-        xin = a->x2[l];
-#undef BW
-    }
-
-    /* final norm of the class token of the last k blocks, head */
-    int kn = 4 + 12 * L;
-    for (int j = 0; j < k; j++) {
-        const float *xo = a->x2[L - k + j];
-        float *fin = a->fin + (size_t)j * B * C, *fout = a->fout + (size_t)j * B * C;
-        for (int b = 0; b < B; b++) memcpy(fin + (size_t)b * C, xo + b * NC, (size_t)C * sizeof(float));
-        ss_layernorm_forward(fout, a->fmean + (size_t)j * B, a->frstd + (size_t)j * B, fin, PW(kn), PW(kn + 1), B, C, c->ln_eps);
-        for (int b = 0; b < B; b++)
-            memcpy(a->feat + ((size_t)b * k + j) * C, fout + (size_t)b * C, (size_t)C * sizeof(float));
-    }
-    if (K > 0) ss_linear_forward(a->logits, a->feat, PW(kn + 2), PW(kn + 3), B, k * C, K);
-#undef PW
+    a->B = B;
+    forward_blocks(m, params, a, 0, L, B);
 }
+
+int ss_vit_forward_from(const ss_vit *m, const float *params, ss_vit_acts *a, int l0, int l1,
+                        const uint8_t *head_off, ss_err *e)
+{
+    if (a->B < 1) return ss_fail(e, "forward_from: no forward ran on these activations");
+    if (a->run.train) return ss_fail(e, "forward_from: the last forward ran in training mode");
+    if (a->grads) return ss_fail(e, "forward_from: activations with gradients are not supported");
+    if (l0 < 0 || l1 > m->cfg.depth || l0 >= l1) return ss_fail(e, "forward_from: blocks [%d,%d) out of range", l0, l1);
+    a->run.head_off = head_off;
+    forward_blocks(m, params, a, l0, l1, a->B);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- gather */
+
+const float *ss_vit_attn_map(const ss_vit *m, const ss_vit_acts *a, int l, int h, int b)
+{
+    size_t NN = (size_t)a->N * a->N;
+    return a->att[l] + ((size_t)b * m->cfg.num_heads + h) * NN;
+}
+
+void ss_vit_get_attn(const ss_vit *m, const ss_vit_acts *a, int l, int h, int n, float *out)
+{
+    int NH = m->cfg.num_heads;
+    size_t NN = (size_t)a->N * a->N;
+    for (int b = 0; b < n; b++) {
+        float *o = out + (size_t)b * NN;
+        if (h >= 0) {
+            memcpy(o, ss_vit_attn_map(m, a, l, h, b), NN * sizeof(float));
+            continue;
+        }
+        /* mean over heads, summed in head order */
+        memcpy(o, ss_vit_attn_map(m, a, l, 0, b), NN * sizeof(float));
+        for (int hh = 1; hh < NH; hh++) {
+            const float *s = ss_vit_attn_map(m, a, l, hh, b);
+            for (size_t i = 0; i < NN; i++) o[i] += s[i];
+        }
+        for (size_t i = 0; i < NN; i++) o[i] /= (float)NH;
+    }
+}
+
+void ss_vit_get_features(const ss_vit *m, const ss_vit_acts *a, int n, float *out)
+{
+    int C = m->cfg.embed_dim, k = m->cfg.head_blocks;
+    for (int b = 0; b < n; b++)   /* the last block's normed class token is the last slice */
+        memcpy(out + (size_t)b * C, a->feat + ((size_t)b * k + k - 1) * C, sizeof(float) * C);
+}
+
+void ss_vit_get_block_cls(const ss_vit *m, const ss_vit_acts *a, int n, float *out)
+{
+    int C = m->cfg.embed_dim, L = m->cfg.depth;
+    for (int b = 0; b < n; b++)
+        for (int l = 0; l < L; l++)
+            memcpy(out + ((size_t)b * L + l) * C, a->x2[l] + (size_t)b * a->N * C, sizeof(float) * C);
+}
+
+const float *ss_vit_tokens(const ss_vit_acts *a, int l) { return a->x2[l]; }
+const float *ss_vit_logits(const ss_vit_acts *a) { return a->logits; }
+const float *ss_vit_head_input(const ss_vit_acts *a) { return a->feat; }
+
+void ss_vit_grad_clear(ss_vit_acts *a, int depth)
+{
+    for (int l = 0; l < depth; l++) {
+        a->datt[l] = NULL;
+        a->dx2[l] = NULL;
+    }
+    a->dfeat_ext = NULL;
+}
+
+void ss_vit_grad_attn(ss_vit_acts *a, int l, float *datt) { a->datt[l] = datt; }
+void ss_vit_grad_tokens(ss_vit_acts *a, int l, float *dx) { a->dx2[l] = dx; }
+void ss_vit_grad_head_input(ss_vit_acts *a, float *dfeat) { a->dfeat_ext = dfeat; }
 
 /* ---------------------------------------------------------------- backward */
 
@@ -587,23 +677,25 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
                      const float *dlogits, int B, int head_only)
 {
     const ss_vit_cfg *c = &m->cfg;
-    int C = c->embed_dim, L = c->depth, NH = c->num_heads, H = m->H, P = c->patch;
-    int N = a->N, T = a->T, k = c->head_blocks, K = c->num_classes;
+    int C = c->embed_dim, L = c->depth, NH = c->num_heads, H = m->H;
+    int N = a->N, k = c->head_blocks, K = c->num_classes;
     size_t NC = (size_t)N * C;
-    const ss_vit_tensor *tb = m->tab;
-#define PW(i) ((float *)params + tb[(i)].off)
-#define GW(i) (grads + tb[(i)].off)
-    int kn = 4 + 12 * L;
+    const uint8_t *off = a->run.head_off ? a->run.head_off : m->head_off;
 
     memset(a->dfeat, 0, (size_t)B * k * C * sizeof(float));
     if (K > 0)
-        ss_linear_backward(head_only ? NULL : a->dfeat, GW(kn + 2), GW(kn + 3), dlogits, a->feat,
-                           PW(kn + 2), B, k * C, K);
+        ss_linear_backward(head_only ? NULL : a->dfeat, IN(grads, m->w.head_w), IN(grads, m->w.head_b), dlogits,
+                           a->feat, IN(params, m->w.head_w), B, k * C, K);
     if (head_only) return;
+    if (a->dfeat_ext)
+        for (size_t i = 0; i < (size_t)B * k * C; i++) a->dfeat[i] += a->dfeat_ext[i];
 
     int do_on = a->run.drop_rate > 0.0f;
     memset(a->dres, 0, (size_t)B * NC * sizeof(float));
     for (int l = L - 1; l >= 0; l--) {
+        /* an objective's gradient on this block's output */
+        if (a->dx2[l])
+            for (size_t i = 0; i < (size_t)B * NC; i++) a->dres[i] += a->dx2[l][i];
         /* gradient from the head through the final norm of this block's class token */
         int j = l - (L - k);
         if (j >= 0) {
@@ -611,16 +703,15 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
             for (int b = 0; b < B; b++)
                 memcpy(dfo + (size_t)b * C, a->dfeat + ((size_t)b * k + j) * C, (size_t)C * sizeof(float));
             memset(a->dfin, 0, (size_t)B * C * sizeof(float));
-            ss_layernorm_backward(a->dfin, GW(kn), GW(kn + 1), dfo, a->fin + (size_t)j * B * C, PW(kn),
+            ss_layernorm_backward(a->dfin, IN(grads, m->w.norm_w), IN(grads, m->w.norm_b), dfo,
+                                  a->fin + (size_t)j * B * C, IN(params, m->w.norm_w),
                                   a->fmean + (size_t)j * B, a->frstd + (size_t)j * B, B, C);
             for (int b = 0; b < B; b++) {
                 float *dr = a->dres + b * NC;
                 for (int d = 0; d < C; d++) dr[d] += a->dfin[(size_t)b * C + d];
             }
         }
-        const ss_vit_tensor *bt = tb + 4 + 12 * l;
-#define BP(j_) ((float *)params + bt[(j_)].off)
-#define BG(j_) (grads + bt[(j_)].off)
+        const ss_vit_block_w *bw = &m->w.blk[l];
         const float *xin = l ? a->x2[l - 1] : a->x0;
         /* MLP branch: x2 = x1 + s2 * fc2(gelu(fc1(ln2 x1))) */
         for (int b = 0; b < B; b++) {
@@ -629,12 +720,15 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
         }
         if (do_on) dropout(a->dC, B, NC, &a->run, 3 + 3 * (uint64_t)l);
         memset(a->dH, 0, (size_t)B * N * H * sizeof(float));
-        ss_linear_backward(a->dH, BG(10), BG(11), a->dC, a->gel[l], BP(10), B * N, H, C);
+        ss_linear_backward(a->dH, IN(grads, bw->fc2_w), IN(grads, bw->fc2_b), a->dC, a->gel[l],
+                           IN(params, bw->fc2_w), B * N, H, C);
         if (do_on) dropout(a->dH, B, (size_t)N * H, &a->run, 2 + 3 * (uint64_t)l);
         ss_gelu_backward(a->dH, a->fc1[l], a->dH, (size_t)B * N * H);
         memset(a->dln, 0, (size_t)B * NC * sizeof(float));
-        ss_linear_backward(a->dln, BG(8), BG(9), a->dH, a->ln2[l], BP(8), B * N, C, H);
-        ss_layernorm_backward(a->dres, BG(6), BG(7), a->dln, a->x1[l], BP(6), a->ln2_mean[l], a->ln2_rstd[l], B * N, C);
+        ss_linear_backward(a->dln, IN(grads, bw->fc1_w), IN(grads, bw->fc1_b), a->dH, a->ln2[l],
+                           IN(params, bw->fc1_w), B * N, C, H);
+        ss_layernorm_backward(a->dres, IN(grads, bw->ln2_w), IN(grads, bw->ln2_b), a->dln, a->x1[l],
+                              IN(params, bw->ln2_w), a->ln2_mean[l], a->ln2_rstd[l], B * N, C);
         /* attention branch: x1 = x + s1 * proj(attn(qkv(ln1 x))) */
         for (int b = 0; b < B; b++) {
             float s = a->dp[((size_t)b * L + l) * 2];
@@ -642,20 +736,23 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
         }
         if (do_on) dropout(a->dC, B, NC, &a->run, 1 + 3 * (uint64_t)l);
         memset(a->dln, 0, (size_t)B * NC * sizeof(float));   /* d atty */
-        ss_linear_backward(a->dln, BG(4), BG(5), a->dC, a->atty[l], BP(4), B * N, C, C);
+        ss_linear_backward(a->dln, IN(grads, bw->proj_w), IN(grads, bw->proj_b), a->dC, a->atty[l],
+                           IN(params, bw->proj_w), B * N, C, C);
         memset(a->dqkv, 0, (size_t)B * N * 3 * C * sizeof(float));
         ss_attention_backward(a->dqkv, a->dattn_scr, a->dln, a->datt[l], a->qkv[l], a->att[l],
-                              m->head_off + (size_t)l * NH, B, N, C, NH);
+                              off + (size_t)l * NH, B, N, C, NH);
         memset(a->dln, 0, (size_t)B * NC * sizeof(float));
-        ss_linear_backward(a->dln, BG(2), BG(3), a->dqkv, a->ln1[l], BP(2), B * N, C, 3 * C);
-        ss_layernorm_backward(a->dres, BG(0), BG(1), a->dln, xin, BP(0), a->ln1_mean[l], a->ln1_rstd[l], B * N, C);
-#undef BP
-#undef BG
+        ss_linear_backward(a->dln, IN(grads, bw->qkv_w), IN(grads, bw->qkv_b), a->dqkv, a->ln1[l],
+                           IN(params, bw->qkv_w), B * N, C, 3 * C);
+        ss_layernorm_backward(a->dres, IN(grads, bw->ln1_w), IN(grads, bw->ln1_b), a->dln, xin,
+                              IN(params, bw->ln1_w), a->ln1_mean[l], a->ln1_rstd[l], B * N, C);
     }
 
     /* embedding: x0 = dropout([cls; patches W^T + b] + pos) */
     if (do_on) dropout(a->dres, B, NC, &a->run, 0);
-    float *dcls = GW(0), *dpos = GW(1), *dpe_w = GW(2), *dpe_b = GW(3);
+    int P = c->patch, T = a->T;
+    float *dcls = IN(grads, m->w.cls), *dpos = IN(grads, m->w.pos);
+    float *dpe_w = IN(grads, m->w.pe_w), *dpe_b = IN(grads, m->w.pe_b);
     memset(a->dpos, 0, NC * sizeof(float));
     for (int b = 0; b < B; b++) {
         const float *dr = a->dres + b * NC;
@@ -669,7 +766,7 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
     if (a->dinput) {
         /* col2im of dcols = dpatch . W (each pixel belongs to at most one patch) */
         memset(a->dcols, 0, (size_t)B * T * KP * sizeof(float));
-        ss_linear_backward(a->dcols, NULL, NULL, a->tmp, a->cols, PW(2), B * T, KP, C);
+        ss_linear_backward(a->dcols, NULL, NULL, a->tmp, a->cols, IN(params, m->w.pe_w), B * T, KP, C);
         int gw = a->gw, CI = c->in_chans;
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
@@ -697,6 +794,4 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
     } else {
         for (size_t i = 0; i < NC; i++) dpos[i] += a->dpos[i];
     }
-#undef PW
-#undef GW
 }

@@ -139,6 +139,9 @@ typedef struct ss_vit_run {
     int sample0;
     float drop_rate;   /* dropout (timm drop_rate): after the position embedding,
                           after attn.proj, after the GELU and after fc2 */
+    const uint8_t *head_off; /* depth*NH mask of heads switched off for this
+                                forward (NULL: the model's m->head_off); lets
+                                workers zero different heads at once */
 } ss_vit_run;
 
 /* Activations for batches of up to Bmax inputs of side hin x win.
@@ -146,6 +149,7 @@ typedef struct ss_vit_run {
  * between blocks); ss_vit_backward needs grads = 1. */
 typedef struct ss_vit_acts {
     int Bmax, hin, win, gh, gw, T, N, grads;
+    int B;                         /* samples of the last forward */
     float *mem;                    /* one allocation for everything below */
     float *cols;                   /* (B*T, CI*P*P) */
     float *pos;                    /* (N,C) position embedding used (interpolated) */
@@ -161,7 +165,9 @@ typedef struct ss_vit_acts {
     ss_vit_run run;                /* how the last forward ran (backward needs it) */
     /* backward scratch */
     float *dres, *dln, *dC, *dqkv, *dH, *dattn_scr, *dfeat, *dfin, *dpos;
-    float **datt;   /* per block: caller may point at a (B,NH,N,N) gradient on att, or NULL */
+    float **datt;   /* per block: an objective's (B,NH,N,N) gradient on att, or NULL */
+    float **dx2;    /* per block: an objective's (B,N,C) gradient on the block output, or NULL */
+    float *dfeat_ext; /* an objective's (B,k*C) gradient on the head input, or NULL */
     float *dinput;  /* caller may point at a (B,CI,hin,win) buffer: backward adds d/dx */
     float *dcols;   /* scratch for dinput */
 } ss_vit_acts;
@@ -171,15 +177,49 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
 void ss_vit_acts_free(ss_vit_acts *a);
 
 
-/* x (B,CI,hin,win) -> a->logits (B,classes), a->feat, a->att[l], a->x2[l].
- * B <= a->Bmax. params: buffer with m's layout (m->params usually). */
+/* x (B,CI,hin,win) -> logits (B,classes), head input, attention and block
+ * outputs of every block, kept in a. B <= a->Bmax. params: a buffer with m's
+ * layout (m->params, or an EMA copy's). */
 void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const float *x, int B,
                     const ss_vit_run *run);
+/* Recomputes blocks [l0, l1) (and, when l1 == depth, the final norm and the
+ * head) from the block outputs of the last forward on a, with heads
+ * head_off (depth*NH mask, NULL: the model's) switched off. The last forward
+ * must have run in eval mode on inference activations (grads = 0). Head
+ * ranking uses it to share the blocks below a zeroed layer between
+ * combinations. */
+int ss_vit_forward_from(const ss_vit *m, const float *params, ss_vit_acts *a, int l0, int l1,
+                        const uint8_t *head_off, ss_err *e);
 /* Backward of the last forward: grads (m's layout) += d(loss)/d(params)
- * given dlogits (B,classes) and any a->datt[l]. head_only: only head.*
- * gradients (frozen backbone); otherwise everything. */
+ * given dlogits (B,classes) (NULL when the model has no head) and the
+ * objective gradients attached with ss_vit_grad_* below. head_only: only
+ * head.* gradients (frozen backbone); otherwise everything. */
 void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_acts *a,
                      const float *dlogits, int B, int head_only);
+
+/* What an objective or a tool reads of the last forward (sample b < a->B).
+ * Nothing outside vit.c needs the layout of ss_vit_acts. */
+/* Head h's (N,N) attention probabilities in block l for sample b (no copy). */
+const float *ss_vit_attn_map(const ss_vit *m, const ss_vit_acts *a, int l, int h, int b);
+/* Copies n samples' (N,N) maps of head h of block l to out (n,N,N);
+ * h = -1: the mean over the block's heads (the paper's "avg" selection). */
+void ss_vit_get_attn(const ss_vit *m, const ss_vit_acts *a, int l, int h, int n, float *out);
+/* (n,C): the last block's class token after the final norm (DINO features). */
+void ss_vit_get_features(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
+/* (n,L,C): the class token after each block, before the final norm. */
+void ss_vit_get_block_cls(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
+const float *ss_vit_tokens(const ss_vit_acts *a, int l);   /* (B,N,C) output of block l */
+const float *ss_vit_logits(const ss_vit_acts *a);          /* (B,classes) */
+const float *ss_vit_head_input(const ss_vit_acts *a);      /* (B,k*C) */
+
+/* Gradients an objective attaches before ss_vit_backward (the buffers stay
+ * the caller's; backward adds them in): on the attention probabilities of
+ * block l (B,NH,N,N), on block l's output tokens (B,N,C), on the head input
+ * (B,k*C). ss_vit_grad_clear detaches all. */
+void ss_vit_grad_attn(ss_vit_acts *a, int l, float *datt);
+void ss_vit_grad_tokens(ss_vit_acts *a, int l, float *dx);
+void ss_vit_grad_head_input(ss_vit_acts *a, float *dfeat);
+void ss_vit_grad_clear(ss_vit_acts *a, int depth);
 
 /* Bicubic (A=-0.75, align_corners=False) interpolation map from a GxG grid
  * to gh x gw, as DINO's interpolate_pos_encoding: scale factor

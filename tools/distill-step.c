@@ -2,7 +2,7 @@
  * backbone), resumable, deterministic. See distill-step(1).
  *
  * Not here (yet): the head-level attention KD terms read from an attn-dump
- * stream; they plug in through ss_trainer_set_hook (train.h).
+ * stream; they plug in as the trainer's extra objective (train.h).
  */
 #include <getopt.h>
 #include <math.h>
@@ -214,7 +214,7 @@ static int bench(const opts *o)
     double train_ips = (double)o->bench_steps * o->batch / (tool_now() - t0);
     for (int s = 0; s < warm + o->bench_steps; s++) {
         if (s == warm) t0 = tool_now();
-        if (ss_trainer_eval(t, x, NULL, o->batch, NULL, NULL, NULL, &e)) tool_die_err(&e);
+        if (ss_trainer_eval(t, x, NULL, o->batch, NULL, NULL, &e)) tool_die_err(&e);
     }
     double infer_ips = (double)o->bench_steps * o->batch / (tool_now() - t0);
     printf("impl\tdim\tdepth\theads\timg\tpatch\tbatch\tthreads\ttrain_img_s\tinfer_img_s\tpeak_rss_mb\n");
@@ -307,12 +307,15 @@ static void write_log(const char *path, const char *rows)
 static int evaluate(ss_trainer *t, ss_loader *vl, size_t n, double *acc, ss_err *e)
 {
     if (ss_loader_start_epoch(vl, 0, e)) return -1;
-    int correct = 0, rc;
+    int rc;
+    ss_topk tk;
+    ss_topk_init(&tk);
     ss_batch b;
     while ((rc = ss_loader_next(vl, &b, e)) == 1)
-        if (ss_trainer_eval(t, b.x, b.y, b.n, NULL, &correct, NULL, e)) return -1;
+        if (ss_trainer_eval(t, b.x, b.y, b.n, NULL, &tk, e)) return -1;
     if (rc < 0) return -1;
-    *acc = (double)correct / (double)n;
+    if (tk.nonfinite) return ss_fail(e, "validation: non-finite logits for %ld images (first: image %ld)", tk.nonfinite, tk.first_bad);
+    *acc = (double)tk.top1 / (double)n;
     return 0;
 }
 
