@@ -1,4 +1,5 @@
 /* ident.c — run identity fields (ident.h). */
+#define _GNU_SOURCE
 #include "ident.h"
 
 #include <stdarg.h>
