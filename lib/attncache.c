@@ -68,6 +68,19 @@ const char *ss_attn_codec_names(void) { return "f32, bf16"; }
 
 /* ---------------------------------------------------------------- writing */
 
+/* The writer hands batches to a thread that encodes and writes them (zstd
+ * compression is the expensive part), so the caller's next forward runs
+ * meanwhile. Two slots: one being written, one being filled. */
+#define WSLOT 2
+
+typedef struct wslot {
+    float *maps;
+    uint32_t *index;
+    size_t cap_maps;
+    int cap_n, n, full;
+    uint32_t epoch, step;
+} wslot;
+
 struct ss_attncache_w {
     ss_swriter *sw;
     const ss_attn_codec *codec;
@@ -75,7 +88,111 @@ struct ss_attncache_w {
     uint8_t *scratch;   /* variable-size codecs */
     size_t scap;
     uint64_t bytes;
+
+    pthread_t th;
+    int started, quit, failed;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    wslot slot[WSLOT];
+    long queued, written;
+    ss_err err;
 };
+
+/* Encodes and writes one batch (on the writer thread). */
+static int write_batch(ss_attncache_w *w, const wslot *s, ss_err *e)
+{
+    int n = s->n;
+    size_t rows = (size_t)n * w->layers * w->N;
+    ss_record r;
+    ss_record_init(&r);
+    int rc = -1;
+    int64_t sn[1] = {n}, sa[4] = {n, w->layers, w->N, w->N};
+    ss_tensor *ti = ss_record_add(&r, "index", SS_I64, 1, sn, NULL, e);
+    if (!ti) goto out;
+    for (int b = 0; b < n; b++) ((int64_t *)ti->data)[b] = s->index[b];
+    if (ss_record_set_metaf(&r, e, "ssta.epoch", "%u", s->epoch) ||
+        ss_record_set_metaf(&r, e, "ssta.step", "%u", s->step))
+        goto out;
+    size_t len;
+    if (w->codec->fixed) {
+        ss_tensor *ta = ss_record_add(&r, "attn", w->codec->dtype, 4, sa, NULL, e);
+        if (!ta || w->codec->encode(s->maps, rows, w->N, ta->data, &len, e)) goto out;
+        if (len != ta->nbytes) {
+            ss_fail(e, "encoding %s wrote %zu bytes, expected %zu", w->codec->name, len, ta->nbytes);
+            goto out;
+        }
+    } else {
+        size_t need = w->codec->max_bytes(rows, w->N);
+        if (need > w->scap) {
+            uint8_t *nb = realloc(w->scratch, need);
+            if (!nb) {
+                ss_fail(e, "out of memory");
+                goto out;
+            }
+            w->scratch = nb, w->scap = need;
+        }
+        if (w->codec->encode(s->maps, rows, w->N, w->scratch, &len, e)) goto out;
+        int64_t sb[1] = {(int64_t)len};
+        if (!ss_record_add(&r, "attn", SS_U8, 1, sb, w->scratch, e)) goto out;
+    }
+    if (ss_swriter_put(w->sw, &r, e)) goto out;
+    w->bytes += len + (uint64_t)n * 8;
+    rc = 0;
+out:
+    ss_record_free(&r);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    ss_attncache_w *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        wslot *s = &w->slot[w->written % WSLOT];
+        while (!s->full && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
+        if (!s->full) break;   /* quit with nothing pending */
+        pthread_mutex_unlock(&w->mu);
+        ss_err e;
+        int rc = write_batch(w, s, &e);
+        pthread_mutex_lock(&w->mu);
+        if (rc) {
+            w->failed = 1;
+            w->err = e;
+            for (int i = 0; i < WSLOT; i++) w->slot[i].full = 0;
+            pthread_cond_broadcast(&w->cv);
+            break;
+        }
+        s->full = 0;
+        w->written++;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void writer_free(ss_attncache_w *w)
+{
+    for (int i = 0; i < WSLOT; i++) {
+        free(w->slot[i].maps);
+        free(w->slot[i].index);
+    }
+    free(w->scratch);
+    free(w);
+}
+
+/* Stops the thread after the pending batches (or at once when failed). */
+static void writer_stop(ss_attncache_w *w)
+{
+    if (!w->started) return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    w->started = 0;
+}
 
 ss_attncache_w *ss_attncache_w_open(const char *path, const char *producer, const ss_ident *prov,
                                     const char *encoding, int layers, int N, uint32_t epoch_first,
@@ -113,78 +230,90 @@ ss_attncache_w *ss_attncache_w_open(const char *path, const char *producer, cons
         goto out;
     if (!(w->sw = ss_swriter_open(path, level, e))) goto out;
     if (ss_swriter_put(w->sw, &h, e)) goto out;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->th, NULL, writer_main, w)) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        ss_fail(e, "cannot start the writer thread");
+        goto out;
+    }
+    w->started = 1;
     rc = 0;
 out:
     ss_ident_free(&id);
     ss_record_free(&h);
     if (rc) {
         if (w->sw) ss_swriter_abort(w->sw);
-        free(w);
+        writer_free(w);
         return NULL;
     }
     return w;
 }
 
 int ss_attncache_w_put(ss_attncache_w *w, uint32_t epoch, uint32_t step, int n, const uint32_t *index,
-                     const float *maps, ss_err *e)
+                       const float *maps, ss_err *e)
 {
     if (n < 1) return ss_fail(e, "empty batch");
-    size_t rows = (size_t)n * w->layers * w->N;
-    ss_record r;
-    ss_record_init(&r);
-    int rc = -1;
-    int64_t sn[1] = {n}, sa[4] = {n, w->layers, w->N, w->N};
-    ss_tensor *ti = ss_record_add(&r, "index", SS_I64, 1, sn, NULL, e);
-    if (!ti) goto out;
-    for (int b = 0; b < n; b++) ((int64_t *)ti->data)[b] = index[b];
-    if (ss_record_set_metaf(&r, e, "ssta.epoch", "%u", epoch) || ss_record_set_metaf(&r, e, "ssta.step", "%u", step))
-        goto out;
-    size_t len;
-    if (w->codec->fixed) {
-        ss_tensor *ta = ss_record_add(&r, "attn", w->codec->dtype, 4, sa, NULL, e);
-        if (!ta || w->codec->encode(maps, rows, w->N, ta->data, &len, e)) goto out;
-        if (len != ta->nbytes) {
-            ss_fail(e, "encoding %s wrote %zu bytes, expected %zu", w->codec->name, len, ta->nbytes);
-            goto out;
-        }
-    } else {
-        size_t need = w->codec->max_bytes(rows, w->N);
-        if (need > w->scap) {
-            uint8_t *nb = realloc(w->scratch, need);
-            if (!nb) {
-                ss_fail(e, "out of memory");
-                goto out;
-            }
-            w->scratch = nb, w->scap = need;
-        }
-        if (w->codec->encode(maps, rows, w->N, w->scratch, &len, e)) goto out;
-        int64_t sb[1] = {(int64_t)len};
-        if (!ss_record_add(&r, "attn", SS_U8, 1, sb, w->scratch, e)) goto out;
+    size_t per;
+    if (ss_mul_size((size_t)n * w->layers, (size_t)w->N * w->N, &per)) return ss_fail(e, "batch too large");
+    pthread_mutex_lock(&w->mu);
+    wslot *s = &w->slot[w->queued % WSLOT];
+    while (!w->failed && s->full) pthread_cond_wait(&w->cv, &w->mu);
+    int failed = w->failed;
+    pthread_mutex_unlock(&w->mu);
+    if (failed) {
+        *e = w->err;
+        return -1;
     }
-    if (ss_swriter_put(w->sw, &r, e)) goto out;
-    w->bytes += len + (uint64_t)n * 8;
-    rc = 0;
-out:
-    ss_record_free(&r);
-    return rc;
+    /* the slot is ours until marked full */
+    if (per > s->cap_maps) {
+        float *nm = realloc(s->maps, sizeof(float) * per);
+        if (!nm) return ss_fail(e, "out of memory for a batch of maps");
+        s->maps = nm, s->cap_maps = per;
+    }
+    if (n > s->cap_n) {
+        uint32_t *ni = realloc(s->index, sizeof(uint32_t) * (size_t)n);
+        if (!ni) return ss_fail(e, "out of memory");
+        s->index = ni, s->cap_n = n;
+    }
+    memcpy(s->maps, maps, sizeof(float) * per);
+    memcpy(s->index, index, sizeof(uint32_t) * (size_t)n);
+    s->n = n, s->epoch = epoch, s->step = step;
+    pthread_mutex_lock(&w->mu);
+    s->full = 1;
+    w->queued++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
 }
 
-uint64_t ss_attncache_w_bytes(const ss_attncache_w *w) { return w->bytes; }
-
-int ss_attncache_w_close(ss_attncache_w *w, ss_err *e)
+int ss_attncache_w_close(ss_attncache_w *w, uint64_t *bytes, ss_err *e)
 {
-    int rc = ss_swriter_close(w->sw, e);
-    free(w->scratch);
-    free(w);
+    writer_stop(w);
+    int rc;
+    if (w->failed) {
+        *e = w->err;
+        ss_swriter_abort(w->sw);
+        rc = -1;
+    } else {
+        rc = ss_swriter_close(w->sw, e);
+    }
+    if (bytes) *bytes = w->bytes;
+    writer_free(w);
     return rc;
 }
 
 void ss_attncache_w_abort(ss_attncache_w *w)
 {
     if (!w) return;
+    pthread_mutex_lock(&w->mu);
+    w->failed = 1;   /* drop what is pending */
+    for (int i = 0; i < WSLOT; i++) w->slot[i].full = 0;
+    pthread_mutex_unlock(&w->mu);
+    writer_stop(w);
     ss_swriter_abort(w->sw);
-    free(w->scratch);
-    free(w);
+    writer_free(w);
 }
 
 /* ---------------------------------------------------------------- reading */

@@ -36,8 +36,9 @@
  * sequence, n = batch, shapes; a stream that ends before the last promised
  * record, or a truncated record, is an error naming the record number.
  *
- * Threads: a writer or reader is used from one thread (the reader's own
- * read-ahead thread is internal).
+ * Threads: a writer or reader is used from one thread (each has one
+ * internal thread: the writer encodes and compresses behind the caller,
+ * the reader reads and decodes ahead of it).
  */
 #ifndef SS_ATTNCACHE_H
 #define SS_ATTNCACHE_H
@@ -84,13 +85,15 @@ ss_attncache_w *ss_attncache_w_open(const char *path, const char *producer, cons
                                     const char *encoding, int layers, int N, uint32_t epoch_first,
                                     uint32_t epochs, int level, ss_err *e);
 /* Appends one batch: maps (n, layers, N, N) of the views with dataset
- * indices index[n], batch `step` of epoch `epoch`. */
+ * indices index[n], batch `step` of epoch `epoch`. The batch is copied and
+ * encoded and written by the writer's thread while the caller goes on; an
+ * error there is returned by a later put or by close. */
 int ss_attncache_w_put(ss_attncache_w *w, uint32_t epoch, uint32_t step, int n, const uint32_t *index,
-                     const float *maps, ss_err *e);
-/* Encoded bytes written so far (before zstd), records so far. */
-uint64_t ss_attncache_w_bytes(const ss_attncache_w *w);
-int ss_attncache_w_close(ss_attncache_w *w, ss_err *e);   /* commit; frees w */
-void ss_attncache_w_abort(ss_attncache_w *w);             /* drop; frees w */
+                       const float *maps, ss_err *e);
+/* Writes what is pending and commits (rename); *bytes (may be NULL): the
+ * encoded bytes of the batch records (before zstd). Frees w. */
+int ss_attncache_w_close(ss_attncache_w *w, uint64_t *bytes, ss_err *e);
+void ss_attncache_w_abort(ss_attncache_w *w);   /* drop everything; frees w */
 
 /* ---------------------------------------------------------------- reading */
 

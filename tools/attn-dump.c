@@ -270,8 +270,8 @@ int main(int argc, char **argv)
                           views / (tool_now() - t0));
         }
     }
-    uint64_t bytes = ss_attncache_w_bytes(w);
-    if (ss_attncache_w_close(w, &e)) tool_die_err(&e);
+    uint64_t bytes;
+    if (ss_attncache_w_close(w, &bytes, &e)) tool_die_err(&e);
     double secs = tool_now() - t0;
     tool_progress_end();
     tool_warn("%s: %ld views (epochs %ld-%ld, %zu batches of %d each) of heads %s, %s: %.0f bytes per view "

@@ -57,7 +57,9 @@ static void write_cache(const char *path, const char *enc, int level, int epochs
             fill(ep, st, maps, index);
             CHECK(ss_attncache_w_put(w, ep, st, B, index, maps, &e) == 0);
         }
-    CHECK(ss_attncache_w_close(w, &e) == 0);
+    uint64_t bytes;
+    CHECK(ss_attncache_w_close(w, &bytes, &e) == 0);
+    CHECK(bytes == (uint64_t)epochs_written * STEPS * B * (8 + L * N * N * (strcmp(enc, "f32") ? 2 : 4)));
     ss_ident_free(&id);
 }
 
