@@ -393,9 +393,11 @@ static int batch_worker(void *arg, int w, int lo, int hi, ss_err *e)
 int ss_headrank_batch(ss_headrank *h, const float *x, const int32_t *y, int B, ss_err *e)
 {
     if (B < 1) return ss_fail(e, "empty batch");
-    for (int b = 0; b < B; b++)
-        if (y[b] < 0 || y[b] >= h->K)
+    for (int b = 0; b < B; b++) {
+        if (y[b] < 0) return ss_fail(e, "image %ld has no label: ranking needs labelled images", h->images + b);
+        if (y[b] >= h->K)
             return ss_fail(e, "image %ld: label %d outside the model's %d classes", h->images + b, y[b], h->K);
+    }
     long need = h->images + B;
     if (need > h->cap) {
         long cap = h->cap ? h->cap : 1024;

@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@
 
 typedef struct opts {
     const char *model, *select, *train, *aug, *out, *encoding, *preset, *verify;
-    int batch, threads, loader_threads, img, heads, level, steps_per_epoch;
+    int batch, threads, loader_threads, img, chans, heads, level, steps_per_epoch;
     long epochs, first_epoch;
     uint64_t seed;
 } opts;
@@ -48,7 +49,7 @@ static void usage(void)
         "  --train SPEC        training data\n"
         "  --aug PRESET        its augmentation (default fmnist-light for fashion-mnist, else eval)\n"
         "  --seed N [0]  --batch N [128]  --steps-per-epoch N (cap, 0 = none) [0]\n"
-        "  --img N             the student's input side: must equal the teacher's (default)\n"
+        "  --img N, --chans N  the student's input side and channels: must equal the teacher's\n"
         "  --epochs N          KD epochs to cover (epochs first..first+N-1)\n"
         "  --first-epoch E [0] first epoch (0-based)\n"
         "Output:\n"
@@ -64,13 +65,13 @@ static void usage(void)
 }
 
 enum { O_MODEL = 256, O_SELECT, O_TRAIN, O_AUG, O_SEED, O_BATCH, O_SPE, O_IMG, O_EPOCHS, O_FIRST, O_ENC, O_LEVEL,
-       O_THREADS, O_LTHREADS, O_PRESET, O_HEADS, O_VERIFY };
+       O_THREADS, O_LTHREADS, O_PRESET, O_HEADS, O_VERIFY, O_CHANS };
 
 static void parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
         {"model", 1, 0, O_MODEL}, {"select", 1, 0, O_SELECT}, {"train", 1, 0, O_TRAIN}, {"aug", 1, 0, O_AUG},
-        {"seed", 1, 0, O_SEED}, {"batch", 1, 0, O_BATCH}, {"steps-per-epoch", 1, 0, O_SPE}, {"img", 1, 0, O_IMG},
+        {"seed", 1, 0, O_SEED}, {"batch", 1, 0, O_BATCH}, {"steps-per-epoch", 1, 0, O_SPE}, {"img", 1, 0, O_IMG}, {"chans", 1, 0, O_CHANS},
         {"epochs", 1, 0, O_EPOCHS}, {"first-epoch", 1, 0, O_FIRST}, {"encoding", 1, 0, O_ENC},
         {"level", 1, 0, O_LEVEL}, {"out", 1, 0, 'o'}, {"threads", 1, 0, O_THREADS},
         {"loader-threads", 1, 0, O_LTHREADS}, {"preset", 1, 0, O_PRESET}, {"heads", 1, 0, O_HEADS},
@@ -96,6 +97,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
         case O_SPE: o->steps_per_epoch = (int)tool_parse_long("--steps-per-epoch", optarg, 0, 100000000); break;
         case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
+        case O_CHANS: o->chans = (int)tool_parse_long("--chans", optarg, 1, 64); break;
         case O_EPOCHS: o->epochs = tool_parse_long("--epochs", optarg, 1, 1000000); break;
         case O_FIRST: o->first_epoch = tool_parse_long("--first-epoch", optarg, 0, 1000000); break;
         case O_ENC: o->encoding = optarg; break;
@@ -197,6 +199,9 @@ int main(int argc, char **argv)
     if (o.img && o.img != side)
         tool_die("%s takes %d px inputs, the student %d px: the maps would not be the student's views", o.model, side,
                  o.img);
+    if (o.chans && o.chans != m->cfg.in_chans)
+        tool_die("%s takes %d-channel inputs, the student %d: the maps would not be the student's views", o.model,
+                 m->cfg.in_chans, o.chans);
 
     ss_dataset *d = ss_dataset_open(o.train, &e);
     if (!d) tool_die("--train: %s", e.msg);
@@ -274,10 +279,14 @@ int main(int argc, char **argv)
     if (ss_attncache_w_close(w, &bytes, &e)) tool_die_err(&e);
     double secs = tool_now() - t0;
     tool_progress_end();
+    char after[64] = "";
+    struct stat sb;
+    if (strcmp(o.out, "-") && !stat(o.out, &sb) && S_ISREG(sb.st_mode) && views)
+        snprintf(after, sizeof after, ", %.0f in the file", (double)sb.st_size / views);
     tool_warn("%s: %ld views (epochs %ld-%ld, %zu batches of %d each) of heads %s, %s: %.0f bytes per view "
-              "before zstd, %.1f s, %.0f img/s",
+              "before zstd%s; %.1f s, %.0f img/s",
               strcmp(o.out, "-") ? o.out : "stdout", views, o.first_epoch, o.first_epoch + o.epochs - 1, v.steps,
-              o.batch, selbuf, o.encoding, views ? (double)bytes / views : 0.0, secs, views / secs);
+              o.batch, selbuf, o.encoding, views ? (double)bytes / views : 0.0, after, secs, views / secs);
 
     free(maps);
     for (int wk = 0; wk < o.threads; wk++) free(g.tmp[wk]);

@@ -91,4 +91,6 @@ has "$T/err" "--epochs N is required"
 expect 1 "$AD" $RUN --select 2:1 --img 32 -o "$T/x.sts"
 has "$T/err" "takes 28 px inputs, the student 32 px"
 [ ! -e "$T/x.sts" ] || fail "a refused run left $T/x.sts"
+expect 1 "$AD" $RUN --select 2:1 --chans 3 -o "$T/x.sts"
+has "$T/err" "takes 1-channel inputs, the student 3"
 cli_finish attndump
