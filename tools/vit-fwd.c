@@ -5,7 +5,6 @@
  * Not here: training (distill-step), head importance (head-rank).
  */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,8 @@
 #include "safetensors.h"
 #include "stream.h"
 #include "tool.h"
-#include "train.h"
+#include "metrics.h"
+#include "runner.h"
 #include "vit.h"
 
 #define PRODUCER "vit-fwd 0.1"
@@ -127,21 +127,42 @@ static void parse_sel(const char *s, int L, int NH, uint8_t *blk, uint8_t *hd)
     }
 }
 
-typedef struct worker {
+/* What the per-worker objective fills: the record's tensors (each worker
+ * writes its own rows), and the accuracy counts per worker. */
+typedef struct gather {
     const ss_vit *m;
-    ss_vit_acts a;
-    const float *x;
-    int lo, hi;
-} worker;
+    const uint8_t *selb, *selh;
+    int nsh, K, L, D, N;
+    float *logits, *feat, *bcls;
+    float *attn[256];     /* per selected block: (B, nsh, N, N) */
+    const int32_t *y;
+    ss_topk tk[SS_MAX_WORKERS];
+} gather;
 
-static void *run_worker(void *arg)
+static int gather_outputs(void *arg, ss_objio *io, ss_err *e)
 {
-    worker *w = arg;
-    if (w->hi > w->lo) {
-        size_t in1 = (size_t)w->m->cfg.in_chans * w->a.hin * w->a.win;
-        ss_vit_forward(w->m, w->m->params, &w->a, w->x + (size_t)w->lo * in1, w->hi - w->lo, NULL);
+    (void)e;
+    gather *g = arg;
+    const ss_vit_acts *a = io->acts[0];
+    int lo = io->lo, n = io->n, K = g->K, D = g->D, L = g->L;
+    size_t NN = (size_t)g->N * g->N;
+    if (K > 0) {
+        ss_topk_add(&g->tk[io->worker], ss_vit_logits(a), g->y + lo, n, K);
+        if (g->logits) memcpy(g->logits + (size_t)lo * K, ss_vit_logits(a), sizeof(float) * n * K);
     }
-    return NULL;
+    if (g->feat) ss_vit_get_features(g->m, a, n, g->feat + (size_t)lo * D);
+    if (g->bcls) ss_vit_get_block_cls(g->m, a, n, g->bcls + (size_t)lo * L * D);
+    for (int l = 0; l < L; l++) {
+        if (!g->attn[l]) continue;
+        for (int b = 0; b < n; b++)
+            for (int h = 0, j = 0; h < g->m->cfg.num_heads; h++) {
+                if (!g->selh[h]) continue;
+                memcpy(g->attn[l] + ((size_t)(lo + b) * g->nsh + j) * NN, ss_vit_attn_map(g->m, a, l, h, b),
+                       sizeof(float) * NN);
+                j++;
+            }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -207,15 +228,10 @@ int main(int argc, char **argv)
     ss_transform *tf = ss_transform_new("eval", side, side, c.in_chans, mean, stdv, &e);
     if (!tf) tool_die_err(&e);
 
-    ss_blas_single_thread();
-    int W = o.threads, per = (o.batch + W - 1) / W;
-    worker *wk = calloc((size_t)W, sizeof *wk);
-    if (!wk) tool_die("out of memory");
-    for (int w = 0; w < W; w++) {
-        wk[w].m = &m;
-        if (ss_vit_acts_new(&wk[w].a, &m, per, side, side, 0, &e)) tool_die_err(&e);
-    }
-    int N = wk[0].a.N;
+    ss_runner *run = ss_runner_new(o.threads, &e);
+    int slot = run ? ss_runner_slot(run, &m, o.batch, side, side, -1, &e) : -1;
+    if (slot < 0) tool_die_err(&e);
+    int N = ss_runner_acts(run, slot, 0)->N;
     int64_t *idx = malloc(sizeof(int64_t) * o.batch), *lab = malloc(sizeof(int64_t) * o.batch);
     if (!idx || !lab) tool_die("out of memory");
     /* Batches in dataset order (epoch 0, seed 0: index = dataset index), the
@@ -248,7 +264,9 @@ int main(int argc, char **argv)
         ss_record_free(&h);
     }
 
-    long top1 = 0, top5 = 0, labelled = 0;
+    gather g = {.m = &m, .selb = selb, .selh = selh, .nsh = nsh, .K = K, .L = L, .D = D, .N = N};
+    for (int w = 0; w < SS_MAX_WORKERS; w++) ss_topk_init(&g.tk[w]);
+    if (L > 256) tool_die("%s: more than 256 blocks", o.model);
     double t0 = tool_now();
     ss_batch bt;
     int rc;
@@ -258,77 +276,33 @@ int main(int argc, char **argv)
             idx[j] = bt.index[j];
             lab[j] = bt.y[j];
         }
-        pthread_t th[64];
-        int started[64] = {0};
-        for (int w = 0; w < W; w++) {
-            wk[w].x = bt.x;
-            wk[w].lo = (int)((long)w * B / W);
-            wk[w].hi = (int)((long)(w + 1) * B / W);
-            if (w) started[w] = pthread_create(&th[w], NULL, run_worker, &wk[w]) == 0;
+        ss_record r;
+        ss_record_init(&r);
+        int64_t s1[1] = {B}, s2[2] = {B, K}, sf[2] = {B, D}, sb[3] = {B, L, D}, sa[4] = {B, nsh, N, N};
+        ss_tensor *tl = NULL, *tfe = NULL, *tb = NULL;
+        if ((K > 0 && !(tl = ss_record_add(&r, "logits", SS_F32, 2, s2, NULL, &e))) ||
+            !ss_record_add(&r, "index", SS_I64, 1, s1, idx, &e) || !ss_record_add(&r, "label", SS_I64, 1, s1, lab, &e) ||
+            (o.features && !(tfe = ss_record_add(&r, "features", SS_F32, 2, sf, NULL, &e))) ||
+            (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
+            tool_die_err(&e);
+        g.logits = tl ? tl->data : NULL;
+        g.feat = tfe ? tfe->data : NULL;
+        g.bcls = tb ? tb->data : NULL;
+        for (int l = 0; l < L; l++) {
+            g.attn[l] = NULL;
+            if (!selb[l]) continue;
+            char nm[32];
+            snprintf(nm, sizeof nm, "attn.%d", l);
+            ss_tensor *ta = ss_record_add(&r, nm, SS_F32, 4, sa, NULL, &e);
+            if (!ta) tool_die_err(&e);
+            g.attn[l] = ta->data;
         }
-        run_worker(&wk[0]);
-        for (int w = 1; w < W; w++) {
-            if (started[w]) pthread_join(th[w], NULL);
-            else run_worker(&wk[w]);
-        }
-        /* accuracy */
-        for (int w = 0; w < W && K > 0; w++)
-            for (int b = 0; b < wk[w].hi - wk[w].lo; b++) {
-                int64_t yb = lab[wk[w].lo + b];
-                if (yb < 0 || yb >= K) continue;
-                const float *lg = wk[w].a.logits + (size_t)b * K;
-                int rank = 0;
-                for (int k = 0; k < K; k++) rank += lg[k] > lg[yb];
-                labelled++;
-                top1 += rank == 0;
-                top5 += rank < 5;
-            }
-        if (out) {
-            ss_record r;
-            ss_record_init(&r);
-            int64_t s1[1] = {B}, s2[2] = {B, K}, sf[2] = {B, D}, sb[3] = {B, L, D}, sa[4] = {B, nsh, N, N};
-            ss_tensor *tl = NULL, *tfe = NULL, *tb = NULL;
-            if ((K > 0 && !(tl = ss_record_add(&r, "logits", SS_F32, 2, s2, NULL, &e))) ||
-                !ss_record_add(&r, "index", SS_I64, 1, s1, idx, &e) || !ss_record_add(&r, "label", SS_I64, 1, s1, lab, &e) ||
-                (o.features && !(tfe = ss_record_add(&r, "features", SS_F32, 2, sf, NULL, &e))) ||
-                (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
-                tool_die_err(&e);
-            for (int w = 0; w < W; w++) {
-                ss_vit_acts *a = &wk[w].a;
-                int lo = wk[w].lo, nb = wk[w].hi - wk[w].lo;
-                if (tl) memcpy((float *)tl->data + (size_t)lo * K, a->logits, sizeof(float) * nb * K);
-                if (tfe)   /* k = head_blocks: the last block's normed cls is the last slice */
-                    for (int b = 0; b < nb; b++)
-                        memcpy((float *)tfe->data + (size_t)(lo + b) * D,
-                               a->feat + ((size_t)b * c.head_blocks + c.head_blocks - 1) * D, sizeof(float) * D);
-                if (tb)
-                    for (int b = 0; b < nb; b++)
-                        for (int l = 0; l < L; l++)
-                            memcpy((float *)tb->data + ((size_t)(lo + b) * L + l) * D,
-                                   a->x2[l] + (size_t)b * N * D, sizeof(float) * D);
-            }
-            for (int l = 0; l < L; l++) {
-                if (!selb[l]) continue;
-                char nm[32];
-                snprintf(nm, sizeof nm, "attn.%d", l);
-                ss_tensor *ta = ss_record_add(&r, nm, SS_F32, 4, sa, NULL, &e);
-                if (!ta) tool_die_err(&e);
-                for (int w = 0; w < W; w++) {
-                    ss_vit_acts *a = &wk[w].a;
-                    for (int b = 0; b < wk[w].hi - wk[w].lo; b++) {
-                        int j = 0;
-                        for (int h = 0; h < NH; h++) {
-                            if (!selh[h]) continue;
-                            memcpy((float *)ta->data + (((size_t)(wk[w].lo + b) * nsh + j) * N * N),
-                                   a->att[l] + ((size_t)b * NH + h) * N * N, sizeof(float) * N * N);
-                            j++;
-                        }
-                    }
-                }
-            }
-            if (ss_swriter_put(out, &r, &e)) tool_die_err(&e);
-            ss_record_free(&r);
-        }
+        g.y = bt.y;
+        ss_pass p = {.B = B, .nitems = 1, .obj = gather_outputs, .obj_ctx = &g};
+        p.item[0] = (ss_pass_item){.slot = slot, .x = bt.x};
+        if (ss_runner_pass(run, &p, &e)) tool_die_err(&e);
+        if (out && ss_swriter_put(out, &r, &e)) tool_die_err(&e);
+        ss_record_free(&r);
         done += (size_t)B;
         tool_progress("%zu/%zu images  %.0f img/s", done, n, done / (tool_now() - t0));
     }
@@ -336,8 +310,18 @@ int main(int argc, char **argv)
     ss_loader_free(ld);
     tool_progress_end();
     if (out && ss_swriter_close(out, &e)) tool_die_err(&e);
+    ss_topk tk;
+    ss_topk_init(&tk);
+    for (int w = 0; w < o.threads; w++) ss_topk_merge(&tk, &g.tk[w]);
+    long labelled = tk.n;
+    if (tk.outside)
+        tool_warn("%s: %ld images have labels beyond the model's %d classes; they are not in the accuracy",
+                  ss_dataset_spec(d), tk.outside, K);
+    if (tk.nonfinite)
+        tool_die("%s: non-finite logits for %ld of %ld images (first: image %ld of %s)", o.model, tk.nonfinite,
+                 tk.rows, tk.first_bad, ss_dataset_spec(d));
     if (labelled > 0) {
-        double a1 = 100.0 * top1 / labelled, a5 = 100.0 * top5 / labelled;
+        double a1 = 100.0 * tk.top1 / labelled, a5 = 100.0 * tk.top5 / labelled;
         tool_warn("%s: top-1 %.2f%%  top-5 %.2f%%  (%ld labelled images, %.0f img/s)", ss_dataset_spec(d), a1, a5,
                   labelled, done / (tool_now() - t0));
         FILE *f = NULL;
@@ -349,8 +333,8 @@ int main(int argc, char **argv)
             if (f != stdout && fclose(f)) tool_die("%s: write error", o.report);
         }
     }
-    for (int w = 0; w < W; w++) ss_vit_acts_free(&wk[w].a);
-    free(wk); free(idx); free(lab); free(selb); free(selh);
+    ss_runner_free(run);
+    free(idx); free(lab); free(selb); free(selh);
     ss_transform_free(tf);
     ss_dataset_close(d);
     ss_vit_free(&m);
