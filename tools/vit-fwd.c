@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data.h"
+#include "io.h"
 #include "md5.h"
 #include "safetensors.h"
 #include "stream.h"
@@ -324,13 +325,12 @@ int main(int argc, char **argv)
         double a1 = 100.0 * tk.top1 / labelled, a5 = 100.0 * tk.top5 / labelled;
         tool_warn("%s: top-1 %.2f%%  top-5 %.2f%%  (%ld labelled images, %.0f img/s)", ss_dataset_spec(d), a1, a5,
                   labelled, done / (tool_now() - t0));
-        FILE *f = NULL;
-        if (o.report) f = fopen(o.report, "w");
-        else if (o.eval_only || strcmp(o.out, "-")) f = stdout;
-        if (o.report && !f) tool_die("%s: cannot write", o.report);
-        if (f) {
-            fprintf(f, "data\tn\ttop1\ttop5\n%s\t%ld\t%.4f\t%.4f\n", ss_dataset_spec(d), labelled, a1 / 100, a5 / 100);
-            if (f != stdout && fclose(f)) tool_die("%s: write error", o.report);
+        const char *rp = o.report ? o.report : (o.eval_only || strcmp(o.out, "-")) ? "-" : NULL;
+        if (rp) {   /* the table: --report FILE atomically, else stdout */
+            ss_afile a;
+            if (ss_afile_open(&a, rp, &e)) tool_die_err(&e);
+            fprintf(a.f, "data\tn\ttop1\ttop5\n%s\t%ld\t%.4f\t%.4f\n", ss_dataset_spec(d), labelled, a1 / 100, a5 / 100);
+            if (ss_afile_commit(&a, &e)) tool_die_err(&e);
         }
     }
     ss_runner_free(run);
