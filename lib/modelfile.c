@@ -1,0 +1,152 @@
+/* modelfile.c — a ViT from its checkpoint file(s) (modelfile.h). */
+#include "modelfile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "md5.h"
+
+static int parse_norm(const char *s, float v[3])
+{
+    int k = sscanf(s, "%f,%f,%f", &v[0], &v[1], &v[2]);
+    if (k == 1) v[1] = v[2] = v[0];
+    return k == 1 || k == 3 ? 0 : -1;
+}
+
+static int read_norm(const ss_record *r, int *has, float mean[3], float std[3], ss_err *e)
+{
+    const char *mm = ss_record_meta(r, "ssta.mean"), *ms = ss_record_meta(r, "ssta.std");
+    *has = 0;
+    if (!mm && !ms) return 0;
+    if (!mm || !ms || parse_norm(mm, mean) || parse_norm(ms, std)) return ss_fail(e, "bad ssta.mean/ssta.std metadata");
+    for (int k = 0; k < 3; k++)
+        if (!(std[k] > 0)) return ss_fail(e, "bad ssta.std metadata '%s'", ms);
+    *has = 1;
+    return 0;
+}
+
+/* The probe's head into f->m (whose cfg already has its classes and k). */
+static int load_probe(ss_modelfile *f, const ss_record *pr, const char *probe, ss_err *e)
+{
+    ss_vit *m = &f->m;
+    if (ss_record_find(pr, "cls_token")) {
+        /* a whole probe checkpoint: its backbone must be ours */
+        float *buf = malloc(sizeof(float) * m->nparams);
+        if (!buf) return ss_fail(e, "out of memory");
+        if (ss_vit_load(m, pr, "", buf, 0, e)) {
+            free(buf);
+            return ss_prefix(e, "%s", probe);
+        }
+        for (int i = 0; i < m->ntensors; i++) {
+            const ss_vit_tensor *t = &m->tab[i];
+            if (!t->backbone) continue;
+            if (memcmp(buf + t->off, m->params + t->off, t->n * sizeof(float))) {
+                free(buf);
+                return ss_fail(e, "%s: %s differs from the backbone's: the probe was trained on another backbone",
+                               probe, t->name);
+            }
+        }
+        for (int i = 0; i < m->ntensors; i++)
+            if (!m->tab[i].backbone) memcpy(m->params + m->tab[i].off, buf + m->tab[i].off, m->tab[i].n * sizeof(float));
+        free(buf);
+        return 0;
+    }
+    int64_t sw[2] = {m->cfg.num_classes, (int64_t)m->cfg.head_blocks * m->cfg.embed_dim}, sb[1] = {m->cfg.num_classes};
+    if (ss_record_get_f32(pr, "head.weight", 2, sw, m->w.head_w, e) ||
+        ss_record_get_f32(pr, "head.bias", 1, sb, m->w.head_b, e))
+        return ss_prefix(e, "%s", probe);
+    return 0;
+}
+
+int ss_modelfile_open(ss_modelfile *f, const char *path, const char *probe, const char *preset, int heads,
+                      ss_err *e)
+{
+    memset(f, 0, sizeof *f);
+    ss_record_init(&f->rec);
+    ss_record pr;
+    ss_record_init(&pr);
+    ss_vit_cfg c;
+    memset(&c, 0, sizeof c);
+    if (preset && ss_vit_preset(preset, &c, e)) return -1;
+    if (heads) c.num_heads = heads;
+    if (ss_st_load(path, &f->rec, e)) return -1;
+    if (ss_vit_cfg_from_record(&f->rec, &c, e)) goto fail_path;
+    if (probe) {
+        if (ss_st_load(probe, &pr, e)) goto fail;
+        const ss_tensor *hw = ss_record_find(&pr, "head.weight");
+        if (!hw || hw->ndim != 2 || hw->shape[0] < 1 || hw->shape[1] < 1) {
+            ss_fail(e, "%s: no head.weight [classes, k*D]: not a linear probe", probe);
+            goto fail;
+        }
+        if (hw->shape[1] % c.embed_dim || hw->shape[1] / c.embed_dim > c.depth) {
+            ss_fail(e, "%s: head.weight has %lld inputs, not a multiple k <= %d of the backbone's width %d", probe,
+                    (long long)hw->shape[1], c.depth, c.embed_dim);
+            goto fail;
+        }
+        c.num_classes = (int)hw->shape[0];
+        c.head_blocks = (int)(hw->shape[1] / c.embed_dim);
+        const char *kb = ss_record_meta(&pr, SS_META_HEADBLK);
+        if (kb && atoi(kb) != c.head_blocks) {
+            ss_fail(e, "%s: ssta.head_blocks %s, but head.weight has %d blocks' inputs", probe, kb, c.head_blocks);
+            goto fail;
+        }
+    }
+    if (ss_vit_cfg_check(&c, e)) goto fail_path;
+    if (ss_vit_new(&f->m, &c, e)) goto fail_path;
+    if (ss_vit_load(&f->m, &f->rec, "", f->m.params, probe ? 2 : 1, e)) goto fail_path;
+    if (read_norm(&f->rec, &f->has_norm, f->mean, f->std, e)) goto fail_path;
+    if (probe) {
+        if (load_probe(f, &pr, probe, e)) goto fail;
+        int has;
+        float pm[3], ps[3];
+        if (read_norm(&pr, &has, pm, ps, e)) {
+            ss_prefix(e, "%s", probe);
+            goto fail;
+        }
+        if (has && f->has_norm && (memcmp(pm, f->mean, sizeof pm) || memcmp(ps, f->std, sizeof ps))) {
+            ss_fail(e, "%s: normalisation (ssta.mean/std) differs from the backbone's in %s", probe, path);
+            goto fail;
+        }
+        if (has && !f->has_norm) {
+            memcpy(f->mean, pm, sizeof pm);
+            memcpy(f->std, ps, sizeof ps);
+            f->has_norm = 1;
+        }
+    }
+    ss_md5 md;
+    uint8_t dig[16];
+    ss_md5_init(&md);
+    ss_md5_update(&md, f->m.params, f->m.nparams * sizeof(float));
+    ss_md5_final(&md, dig);
+    ss_md5_hex(dig, f->md5);
+    ss_record_free(&pr);
+    return 0;
+fail_path:
+    ss_prefix(e, "%s", path);
+fail:
+    ss_record_free(&pr);
+    ss_modelfile_close(f);
+    return -1;
+}
+
+void ss_modelfile_close(ss_modelfile *f)
+{
+    if (f->m.params || f->m.tab) ss_vit_free(&f->m);
+    ss_record_free(&f->rec);
+    memset(f, 0, sizeof *f);
+}
+
+void ss_modelfile_norm(const ss_modelfile *f, const ss_dataset *d, float mean[3], float std[3])
+{
+    if (f->has_norm) {
+        memcpy(mean, f->mean, sizeof f->mean);
+        memcpy(std, f->std, sizeof f->std);
+        return;
+    }
+    ss_dataset_norm(d, mean, std);
+    int h, w, c;
+    ss_dataset_geometry(d, &h, &w, &c);
+    if (c == 1)
+        for (int i = 1; i < 3; i++) mean[i] = mean[0], std[i] = std[0];
+}
