@@ -3,7 +3,8 @@
 # exact resume after a kill (cmp of the state and the teacher files),
 # refusal of a foreign -o, the teacher loading in vit-fwd, and the k-NN
 # figure of the table reproduced from vit-fwd --features by
-# tests/fixtures/knn_check.py (numpy; skipped without it).
+# tests/fixtures/knn_check.py (numpy; skipped without it), and a linear
+# probe of the teacher with distill-step --optim sgd.
 . "$SSTA_ROOT/tests/cli-lib.sh"
 cli_setup dino_train
 DT="$SSTA_BIN/dino-train"
@@ -58,4 +59,11 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
 else
     echo "skip: no numpy for the independent k-NN check"
 fi
+
+# the teacher under a linear probe with DINO's optimizer (SGD, momentum)
+DS="$SSTA_BIN/distill-step"
+expect 0 "$DS" --train fashion-mnist:train,n=64 --val fashion-mnist:val,n=30 --init "$T/ta.st" --freeze-backbone \
+    --head-blocks 2 --optim sgd --lr 1e-3 --wd 0 --warmup 0 --min-lr 0 --epochs 1 --batch 32 -o "$T/p.st"
+expect 2 "$DS" --train fashion-mnist:train,n=64 --init "$T/ta.st" --freeze-backbone --optim adam -o "$T/p2.st"
+has "$T/err" "optim"
 cli_finish dino_train
