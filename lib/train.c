@@ -179,7 +179,10 @@ int ss_trainer_step(ss_trainer *t, const float *x, const int32_t *y, int B, doub
     ss_adamw o = t->cfg.opt;
     o.lr = (float)lr;
     t->step++;
-    ss_adamw_step(&o, m->params + off, g, t->mom + off, t->var + off, t->nodecay + off, NULL, n, t->step);
+    if (t->cfg.sgd)
+        ss_sgd_step(o.lr, t->cfg.sgd_momentum, o.wd, m->params + off, g, t->mom + off, t->nodecay + off, n);
+    else
+        ss_adamw_step(&o, m->params + off, g, t->mom + off, t->var + off, t->nodecay + off, NULL, n, t->step);
     if (st) *st = s;
     return 0;
 }

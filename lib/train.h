@@ -55,6 +55,10 @@ typedef struct ss_trainer_cfg {
     int decay_tokens;      /* 1: weight-decay cls_token and pos_embed too (DINO) */
     uint64_t seed;
     ss_adamw opt;          /* lr is set per step */
+    int sgd;               /* 1: SGD with momentum sgd_momentum (and weight decay
+                              opt.wd) instead of AdamW; the momentum buffer is
+                              saved as "optim.m.<name>" */
+    float sgd_momentum;
 } ss_trainer_cfg;
 
 typedef struct ss_trainer ss_trainer;

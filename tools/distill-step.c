@@ -30,6 +30,8 @@ typedef struct opts {
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
     int freeze, decay_tokens, bench, bench_steps;
+    int sgd;            /* --optim sgd */
+    double momentum;    /* SGD momentum */
 } opts;
 
 static void usage(void)
@@ -59,6 +61,8 @@ static void usage(void)
         "  --wd X [0.05]  --warmup EPOCHS [5]  --smoothing X [0.1]  --drop-path X [0.1]\n"
         "  --dropout X [0] (after pos-embed, attn.proj, GELU, fc2, as timm drop_rate)\n"
         "  --clip X [0 = off]   --decay-tokens (weight-decay cls_token/pos_embed)\n"
+        "  --optim adamw|sgd [adamw]  --momentum X [0.9] (SGD; DINO's linear evaluation:\n"
+        "                       --optim sgd --wd 0 --warmup 0 --min-lr 0 --smoothing 0)\n"
         "  --seed N [0]  --threads N [2]  --steps-per-epoch N (cap, for quick runs)\n"
         "  --loader-threads N [1]  threads decoding/augmenting batches ahead (no\n"
         "                       effect on the result)\n"
@@ -76,7 +80,8 @@ static void usage(void)
 enum {
     O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
-    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS
+    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS,
+    O_OPTIM, O_MOMENTUM
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -93,10 +98,12 @@ static void parse(int argc, char **argv, opts *o)
         {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"dropout", 1, 0, O_DO}, {"clip", 1, 0, O_CLIP},
         {"seed", 1, 0, O_SEED}, {"freeze-backbone", 0, 0, O_FREEZE},
         {"decay-tokens", 0, 0, O_DECTOK}, {"bench", 0, 0, O_BENCH}, {"bench-steps", 1, 0, O_BSTEPS},
+        {"optim", 1, 0, O_OPTIM}, {"momentum", 1, 0, O_MOMENTUM},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->epochs = 40; o->batch = 128; o->threads = 2; o->loader_threads = 1; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
     o->warmup = 5; o->smoothing = 0.1; o->drop_path = 0.1; o->bench_steps = 20; o->head_blocks = 0;
+    o->momentum = 0.9;
     int c;
     while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
         switch (c) {
@@ -135,6 +142,12 @@ static void parse(int argc, char **argv, opts *o)
         case O_FREEZE: o->freeze = 1; break;
         case O_DECTOK: o->decay_tokens = 1; break;
         case O_BENCH: o->bench = 1; break;
+        case O_OPTIM:
+            if (!strcmp(optarg, "sgd")) o->sgd = 1;
+            else if (!strcmp(optarg, "adamw")) o->sgd = 0;
+            else tool_usage_error("--optim: '%s' (adamw or sgd)", optarg);
+            break;
+        case O_MOMENTUM: o->momentum = tool_parse_double("--momentum", optarg, 0, 1); break;
         case O_BSTEPS: o->bench_steps = (int)tool_parse_long("--bench-steps", optarg, 1, 100000); break;
         default: tool_usage_error("unknown option");
         }
@@ -272,6 +285,10 @@ static void run_identity(const opts *o, const char *train_spec, const char *val_
              o->epochs, o->batch, o->lr, o->min_lr, o->wd, o->warmup, o->smoothing, o->drop_path,
              o->dropout, o->clip, (unsigned long long)o->seed, o->threads, o->steps_per_epoch, o->freeze,
              o->decay_tokens);
+    if (o->sgd) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, ";optim=sgd;momentum=%.9g", o->momentum);
+    }
 }
 
 /* First differing ';'-separated field of two identities. */
@@ -374,6 +391,8 @@ int main(int argc, char **argv)
     tc.seed = o.seed;
     ss_adamw_defaults(&tc.opt);
     tc.opt.wd = (float)o.wd;
+    tc.sgd = o.sgd;
+    tc.sgd_momentum = (float)o.momentum;
     ss_trainer *t = ss_trainer_new(&m, &tc, &e);
     if (!t) tool_die_err(&e);
 
