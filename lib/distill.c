@@ -184,8 +184,8 @@ int ss_distill_objective(void *ctx, ss_objio *io, ss_err *e)
             v += ss_kd_attn_kl(train ? dS : NULL, ss_vit_attn_map(s, sa, l, h, 0), (size_t)NH * NN, T, ts, n, N,
                                d->c.dir, scale);
         }
-        io->stats[SS_ST_LOSS] += v;
-        io->stats[SS_ST_USER + st++] += v;
+        io->stats[SS_ST_LOSS] += v * io->B;   /* statistics are batch sums (train.h) */
+        io->stats[SS_ST_USER + st++] += v * io->B;
     }
     if (train)
         for (int i = 0; i < d->nlay; i++) ss_vit_grad_attn(sa, d->lay[i], ws->datt[i]);
@@ -195,8 +195,8 @@ int ss_distill_objective(void *ctx, ss_objio *io, ss_err *e)
         int K = s->cfg.num_classes;
         double v = ss_kd_logits(io->dlogits[0], ss_vit_logits(sa), ss_vit_logits(io->acts[d->c.logit_item]), n, K,
                                 d->c.logit_tau, d->c.logit_weight / (float)io->B);
-        io->stats[SS_ST_LOSS] += v;
-        io->stats[SS_ST_USER + st++] += v;
+        io->stats[SS_ST_LOSS] += v * io->B;   /* statistics are batch sums (train.h) */
+        io->stats[SS_ST_USER + st++] += v * io->B;
     }
 
     /* attention transfer from an online teacher: beta/2 * sum_l ||q_s - q_t|| */
@@ -211,8 +211,8 @@ int ss_distill_objective(void *ctx, ss_objio *io, ss_err *e)
                           d->c.at_weight / 2.0f / (float)io->B);
             if (train) ss_vit_grad_tokens(sa, l, ws->dtok[i]);
         }
-        io->stats[SS_ST_LOSS] += v;
-        io->stats[SS_ST_USER + st++] += v;
+        io->stats[SS_ST_LOSS] += v * io->B;   /* statistics are batch sums (train.h) */
+        io->stats[SS_ST_USER + st++] += v * io->B;
     }
     return 0;
 }

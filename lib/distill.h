@@ -19,9 +19,10 @@
  * online: a frozen teacher run in the same pass (ss_trainer_add_model),
  * read from its activations (one head, or the mean of the layer's heads).
  *
- * Statistics (train.h): every term adds its weighted value to SS_ST_LOSS
- * and to its own slot from SS_ST_USER on: slot s for attention source s,
- * then logits KD, then attention transfer (ss_distill_stat_names).
+ * Statistics (train.h): every term adds its weighted value, summed over
+ * the batch (the trainer divides by B), to SS_ST_LOSS and to its own slot
+ * from SS_ST_USER on: slot s for attention source s, then logits KD, then
+ * attention transfer (ss_distill_stat_name).
  *
  * Not here: reading caches (attncache.h), option parsing (distill-step).
  */

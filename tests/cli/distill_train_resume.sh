@@ -55,7 +55,7 @@ cmp -s "$T/a.sts" "$T/b.sts" || fail "resumed run ends with different weights"
 # a different command on the same -o is refused, naming the field
 $DS $DATA $ARCH --epochs 3 --batch 32 --steps-per-epoch 3 --warmup 1 --seed 8 --threads 2 -o "$T/a.st" >/dev/null 2>"$T/err"
 [ $? -eq 1 ] || fail "foreign -o not refused"
-grep -q "different run.*seed=7" "$T/err" || fail "foreign -o message: $(cat "$T/err")"
+grep -q "different run (field seed is 7, expected 8)" "$T/err" || fail "foreign -o message: $(cat "$T/err")"
 
 # wrong shape names the tensor and both shapes
 $DS $DATA --init "$T/a.st" --dim 48 -o "$T/c.st" 2>"$T/err"; [ $? -eq 1 ] || fail "shape mismatch exit"
