@@ -37,7 +37,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "rng.h"
+#include "safetensors.h"
 
 #define SS_HOLDOUT_SEED 0x5354415f484f4c44ULL  /* "STA_HOLD" */
 #define FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
@@ -480,22 +482,10 @@ int ss_dataset_get(ss_dataset *d, size_t i, ss_image *im, int *label, ss_err *e)
 
 int ss_dataset_write_classes(const ss_dataset *d, const char *path, ss_err *e)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return ss_fail(e, "%s: %s", tmp, strerror(errno));
-    for (int k = 0; k < d->src.nclasses; k++) fprintf(f, "%s\n", d->src.class_names[k]);
-    if (fflush(f) || ferror(f)) {
-        fclose(f);
-        unlink(tmp);
-        return ss_fail(e, "%s: write error", tmp);
-    }
-    if (fclose(f) || rename(tmp, path)) {
-        int er = errno;
-        unlink(tmp);
-        return ss_fail(e, "%s: %s", path, strerror(er));
-    }
-    return 0;
+    ss_afile a;
+    if (ss_afile_open(&a, path, e)) return -1;
+    for (int k = 0; k < d->src.nclasses; k++) fprintf(a.f, "%s\n", d->src.class_names[k]);
+    return ss_afile_commit(&a, e);
 }
 
 void ss_epoch_order(uint64_t seed, uint32_t epoch, int shuffle, uint32_t *perm, uint32_t n)

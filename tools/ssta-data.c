@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "data.h"
+#include "io.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -258,13 +259,11 @@ static int cmd_view(int argc, char **argv)
     uint8_t *buf;
     size_t len;
     if (ss_png_encode(&o, &buf, &len, &e)) tool_die_err(&e);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    FILE *f = fopen(tmp, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) || rename(tmp, out)) {
-        remove(tmp);
-        tool_die("%s: cannot write", out);
-    }
+    ss_afile a;
+    tool_refuse_tty_stdout(out);
+    if (ss_afile_open(&a, out, &e)) tool_die_err(&e);
+    fwrite(buf, 1, len, a.f);   /* a short write shows at commit */
+    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
     fprintf(stderr, "ssta-data: %s: sample %ld (label %d, %s), %s\n", out, index, label,
             ss_dataset_class_name(d, label), ss_transform_describe(t));
     free(buf);
