@@ -67,7 +67,7 @@ static void parse(int argc, char **argv, opts *o)
     memset(o, 0, sizeof *o);
     o->batch = 128; o->threads = 2; o->loader_threads = 1; o->out = "-"; o->data = "stream:-"; o->level = 3;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;
