@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,69 @@ void ss_dataset_norm(const ss_dataset *d, float mean[3], float std[3])
         mean[c] = d->src.mean[c];
         std[c] = d->src.std[c] > 0 ? d->src.std[c] : 1.0f;
     }
+}
+
+/* 1 or 3 comma-separated finite numbers (> 0 when positive) into v[3]. */
+static int parse_norm(const char *key, const char *s, int positive, float v[3], ss_err *e)
+{
+    const char *p = s;
+    int n = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        float x = strtof(p, &end);
+        if (end == p || errno || !isfinite(x) || (positive && !(x > 0)) || n == 3) {
+            n = -1;
+            break;
+        }
+        v[n++] = x;
+        if (!*end) break;
+        if (*end != ',') {
+            n = -1;
+            break;
+        }
+        p = end + 1;
+    }
+    if (n != 1 && n != 3)
+        return ss_fail(e, "%s: '%s' is not 1 or 3 comma-separated numbers%s", key, s, positive ? " > 0" : "");
+    if (n == 1) v[1] = v[2] = v[0];
+    return 0;
+}
+
+int ss_norm_from_meta(const ss_record *r, float mean[3], float std[3], ss_err *e)
+{
+    const char *ms = ss_record_meta(r, "ssta.mean"), *ss = ss_record_meta(r, "ssta.std");
+    if (!ms && !ss) return 0;
+    if (!ms || !ss) return ss_fail(e, "has %s but not %s", ms ? "ssta.mean" : "ssta.std", ms ? "ssta.std" : "ssta.mean");
+    float m[3], sd[3];
+    if (parse_norm("ssta.mean", ms, 0, m, e) || parse_norm("ssta.std", ss, 1, sd, e)) return -1;
+    memcpy(mean, m, sizeof m);
+    memcpy(std, sd, sizeof sd);
+    return 1;
+}
+
+/* The shortest "%.Ng" that reads back as x. */
+static void fmt_float(char *buf, size_t n, float x)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+int ss_norm_to_meta(ss_record *r, int c, const float mean[3], const float std[3], ss_err *e)
+{
+    if (c != 1 && c != 3) return ss_fail(e, "normalisation of %d channels (expected 1 or 3)", c);
+    char mb[64] = "", sb[64] = "";
+    for (int k = 0; k < c; k++) {
+        char a[24], b[24];
+        fmt_float(a, sizeof a, mean[k]);
+        fmt_float(b, sizeof b, std[k]);
+        snprintf(mb + strlen(mb), sizeof mb - strlen(mb), "%s%s", k ? "," : "", a);
+        snprintf(sb + strlen(sb), sizeof sb - strlen(sb), "%s%s", k ? "," : "", b);
+    }
+    if (ss_record_set_meta(r, "ssta.mean", mb, e) || ss_record_set_meta(r, "ssta.std", sb, e)) return -1;
+    return 0;
 }
 
 void ss_dataset_item_name(const ss_dataset *d, size_t i, char *buf, size_t n)
