@@ -211,6 +211,11 @@ uint64_t tool_parse_u64(const char *opt, const char *s)
     return (uint64_t)v;
 }
 
+void tool_report_skipped(const char *what, size_t n, const ss_err *first)
+{
+    if (n) tool_warn("%s: %zu unreadable samples left out (--skip-corrupt), the first: %s", what, n, first->msg);
+}
+
 int tool_isatty(int fd) { return isatty(fd); }
 
 void tool_progress(const char *fmt, ...)

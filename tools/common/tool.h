@@ -60,6 +60,11 @@ long tool_parse_long(const char *opt, const char *s, long lo, long hi);
 double tool_parse_double(const char *opt, const char *s, double lo, double hi);
 uint64_t tool_parse_u64(const char *opt, const char *s);
 
+/* --skip-corrupt's report: when n > 0, "NAME: WHAT: N unreadable samples
+ * left out (--skip-corrupt), the first: <first->msg>" on stderr. n counts
+ * every time a sample failed (once per epoch that read it). */
+void tool_report_skipped(const char *what, size_t n, const ss_err *first);
+
 /* 1 if fd is a terminal. */
 int tool_isatty(int fd);
 
