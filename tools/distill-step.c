@@ -29,7 +29,7 @@ typedef struct opts {
     int epochs, batch, threads, loader_threads, steps_per_epoch, warmup_epochs_set;
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
-    int freeze, decay_tokens, bench, bench_steps;
+    int freeze, decay_tokens, bench, bench_steps, skip_corrupt;
 } opts;
 
 static void usage(void)
@@ -62,6 +62,8 @@ static void usage(void)
         "  --seed N [0]  --threads N [2]  --steps-per-epoch N (cap, for quick runs)\n"
         "  --loader-threads N [1]  threads decoding/augmenting batches ahead (no\n"
         "                       effect on the result)\n"
+        "  --skip-corrupt       leave out samples that cannot be decoded (counted on\n"
+        "                       stderr at the end)\n"
         "Output:\n"
         "  -o, --out CKPT       checkpoint (safetensors, timm names + optimizer state)\n"
         "  --log FILE           the TSV table, rewritten atomically each epoch\n"
@@ -76,7 +78,7 @@ static void usage(void)
 enum {
     O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
-    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS
+    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS, O_SKIP
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -93,6 +95,7 @@ static void parse(int argc, char **argv, opts *o)
         {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"dropout", 1, 0, O_DO}, {"clip", 1, 0, O_CLIP},
         {"seed", 1, 0, O_SEED}, {"freeze-backbone", 0, 0, O_FREEZE},
         {"decay-tokens", 0, 0, O_DECTOK}, {"bench", 0, 0, O_BENCH}, {"bench-steps", 1, 0, O_BSTEPS},
+        {"skip-corrupt", 0, 0, O_SKIP},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->epochs = 40; o->batch = 128; o->threads = 2; o->loader_threads = 1; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
@@ -135,6 +138,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_FREEZE: o->freeze = 1; break;
         case O_DECTOK: o->decay_tokens = 1; break;
         case O_BENCH: o->bench = 1; break;
+        case O_SKIP: o->skip_corrupt = 1; break;
         case O_BSTEPS: o->bench_steps = (int)tool_parse_long("--bench-steps", optarg, 1, 100000); break;
         default: tool_usage_error("unknown option");
         }
@@ -231,10 +235,11 @@ static int bench(const opts *o)
 
 /* Batches come from the shared loader (data.h), which decodes and augments
  * them ahead on `threads` worker threads: epoch order from (seed, epoch),
- * view of sample i from (seed, epoch, i). Images decode at full size, as
- * ss_dataset_get gives them, so the views do not depend on the loader. */
+ * view of sample i from (seed, epoch, i). JPEGs decode with DCT scaling to
+ * the transform's minimum side (ssta-data(5)), a function of (file,
+ * transform) only, so the views do not depend on the loader. */
 static ss_loader *open_loader(ss_dataset *d, const ss_transform *tf, const ss_vit_cfg *c, int batch,
-                              int shuffle, int drop_last, uint64_t seed, int threads, ss_err *e)
+                              int shuffle, int drop_last, uint64_t seed, int threads, int skip, ss_err *e)
 {
     size_t n = ss_dataset_len(d);
     if (n == 0) {
@@ -246,7 +251,7 @@ static ss_loader *open_loader(ss_dataset *d, const ss_transform *tf, const ss_vi
         return NULL;
     }
     ss_loader_cfg lc = {.batch = batch, .seed = seed, .shuffle = shuffle, .drop_last = drop_last,
-                        .threads = threads};
+                        .threads = threads, .skip_corrupt = skip};
     return ss_loader_new(d, tf, &lc, c->img_size, c->img_size, c->in_chans, e);
 }
 
@@ -272,6 +277,7 @@ static void run_identity(const opts *o, const char *train_spec, const char *val_
              o->epochs, o->batch, o->lr, o->min_lr, o->wd, o->warmup, o->smoothing, o->drop_path,
              o->dropout, o->clip, (unsigned long long)o->seed, o->threads, o->steps_per_epoch, o->freeze,
              o->decay_tokens);
+    if (o->skip_corrupt) snprintf(buf + strlen(buf), n - strlen(buf), ";skip_corrupt=1");
 }
 
 /* First differing ';'-separated field of two identities. */
@@ -292,6 +298,33 @@ static void first_diff(const char *a, const char *b, char *out, size_t n)
 
 static const char *LOG_HEADER = "epoch\tlr\tloss\ttrain_acc\tval_acc\timg_s\tseconds\n";
 
+/* The checkpoint's ssta.log keeps the table without its timing columns
+ * (img_s, seconds), so that the same command writes the same bytes; a
+ * resumed run shows '-' there for the epochs it did not run. strip = 1:
+ * each row cut to its first 5 fields; strip = 0: rows of 5 fields get
+ * "\t-\t-" appended. Returns a malloc'd copy (dies when out of memory). */
+static char *log_timing(const char *rows, int strip)
+{
+    size_t n = strlen(rows), lines = 1;
+    for (const char *p = rows; *p; p++) lines += *p == '\n';
+    char *out = malloc(n + 4 * lines + 1), *q = out;
+    if (!out) tool_die("out of memory");
+    while (*rows) {
+        const char *eol = strchr(rows, '\n');
+        size_t len = eol ? (size_t)(eol - rows) : strlen(rows), keep = len;
+        int tabs = 0;
+        for (size_t i = 0; i < len; i++)
+            if (rows[i] == '\t' && ++tabs == 5 && strip) keep = i;
+        memcpy(q, rows, keep);
+        q += keep;
+        if (!strip && tabs == 4) memcpy(q, "\t-\t-", 4), q += 4;
+        if (eol) *q++ = '\n';
+        rows += len + (eol ? 1 : 0);
+    }
+    *q = 0;
+    return out;
+}
+
 static void write_log(const char *path, const char *rows)
 {
     ss_afile a;
@@ -308,11 +341,15 @@ static int evaluate(ss_trainer *t, ss_loader *vl, size_t n, double *acc, ss_err 
 {
     if (ss_loader_start_epoch(vl, 0, e)) return -1;
     int correct = 0, rc;
+    size_t seen = 0;   /* n, less the samples --skip-corrupt left out */
     ss_batch b;
-    while ((rc = ss_loader_next(vl, &b, e)) == 1)
-        if (ss_trainer_eval(t, b.x, b.y, b.n, NULL, &correct, NULL, e)) return -1;
+    while ((rc = ss_loader_next(vl, &b, e)) == 1) {
+        if (b.n && ss_trainer_eval(t, b.x, b.y, b.n, NULL, &correct, NULL, e)) return -1;
+        seen += (size_t)b.n;
+    }
     if (rc < 0) return -1;
-    *acc = (double)correct / (double)n;
+    *acc = seen ? (double)correct / (double)seen : NAN;
+    (void)n;
     return 0;
 }
 
@@ -340,14 +377,9 @@ int main(int argc, char **argv)
     /* normalisation: --init's metadata, else the dataset's customary values */
     float mean[3], stdv[3];
     ss_dataset_norm(dtr, mean, stdv);
-    const char *mm = o.init ? ss_record_meta(&init, "ssta.mean") : NULL;
-    const char *ms = o.init ? ss_record_meta(&init, "ssta.std") : NULL;
-    if (mm && ms) {
-        if (c.in_chans == 1 ? (sscanf(mm, "%f", &mean[0]) != 1 || sscanf(ms, "%f", &stdv[0]) != 1)
-                            : (sscanf(mm, "%f,%f,%f", &mean[0], &mean[1], &mean[2]) != 3 ||
-                               sscanf(ms, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]) != 3))
-            tool_die("%s: bad ssta.mean/ssta.std metadata", o.init);
-    } else if (c.in_chans == 3) {
+    int have_norm = o.init ? ss_norm_from_meta(&init, mean, stdv, &e) : 0;
+    if (have_norm < 0) tool_die("%s: %s", o.init, e.msg);
+    if (!have_norm && c.in_chans == 3) {
         int h, w, dc;
         ss_dataset_geometry(dtr, &h, &w, &dc);
         if (dc == 1) for (int i = 1; i < 3; i++) mean[i] = mean[0], stdv[i] = stdv[0];
@@ -375,10 +407,10 @@ int main(int argc, char **argv)
     if (!t) tool_die_err(&e);
 
     /* training: shuffled, full batches only; validation: dataset order, all */
-    ss_loader *tl = open_loader(dtr, tf, &c, o.batch, 1, 1, o.seed, o.loader_threads, &e);
+    ss_loader *tl = open_loader(dtr, tf, &c, o.batch, 1, 1, o.seed, o.loader_threads, o.skip_corrupt, &e);
     if (!tl) tool_die_err(&e);
     ss_loader *vl = NULL;
-    if (dva && !(vl = open_loader(dva, tfv, &c, o.batch, 0, 0, o.seed, o.loader_threads, &e))) tool_die_err(&e);
+    if (dva && !(vl = open_loader(dva, tfv, &c, o.batch, 0, 0, o.seed, o.loader_threads, o.skip_corrupt, &e))) tool_die_err(&e);
     size_t spe = ss_loader_batches(tl);
     if (spe == 0) tool_die("%s: %zu samples, fewer than one batch of %d", ss_dataset_spec(dtr), ss_dataset_len(dtr), o.batch);
     if (o.steps_per_epoch && (size_t)o.steps_per_epoch < spe) spe = (size_t)o.steps_per_epoch;
@@ -438,7 +470,7 @@ int main(int argc, char **argv)
         start_epoch = ep ? atoi(ep) : 0;
         if (lg) {
             free(rows);
-            rows = strdup(lg);
+            rows = log_timing(lg, 0);
             rows_len = strlen(rows);
         }
         ss_record_free(&r);
@@ -468,14 +500,15 @@ int main(int argc, char **argv)
         for (size_t s = 0; s < spe; s++) {
             ss_batch b;
             next_batch(tl, &b);
+            if (!b.n) continue;   /* every sample left out by --skip-corrupt */
             uint64_t gstep = ss_trainer_steps(t);
             lr = ss_lr_cosine(o.lr, o.min_lr, gstep, warm, total);
             ss_step_stats st;
             if (ss_trainer_step(t, b.x, b.y, b.n, lr, &st, &e))
                 tool_die("epoch %d, step %zu: %s", ep + 1, s + 1, e.msg);
-            loss_sum += st.loss * o.batch;
+            loss_sum += st.loss * b.n;
             correct += st.correct;
-            seen += o.batch;
+            seen += b.n;
             tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  lr %.2e  %.0f img/s", ep + 1, o.epochs,
                           s + 1, spe, loss_sum / seen, lr, seen / (tool_now() - t0));
         }
@@ -504,6 +537,7 @@ int main(int argc, char **argv)
         /* checkpoint: weights, optimizer state, identity, log — atomically */
         ss_record r;
         ss_record_init(&r);
+        char *ck_rows = log_timing(rows, 1);
         if (ss_vit_save(&m, &r, "", m.params, &e) || ss_trainer_save_state(t, &r, &e) ||
             ss_vit_cfg_to_meta(&c, &r, &e) || ss_record_set_meta(&r, "ssta.mean", meanbuf, &e) ||
             ss_record_set_meta(&r, "ssta.std", stdbuf, &e) ||
@@ -511,16 +545,22 @@ int main(int argc, char **argv)
             ss_record_set_meta(&r, "ssta.run", ident, &e) ||
             ss_record_set_metaf(&r, &e, "ssta.epoch", "%d", ep + 1) ||
             ss_record_set_metaf(&r, &e, "ssta.seed", "%llu", (unsigned long long)o.seed) ||
-            ss_record_set_meta(&r, "ssta.log", rows, &e) ||
+            ss_record_set_meta(&r, "ssta.log", ck_rows, &e) ||
             ss_record_set_meta(&r, "ssta.producer", PRODUCER, &e) || ss_st_save(o.out, &r, &e))
             tool_die_err(&e);
         ss_record_free(&r);
+        free(ck_rows);
         if (o.log) write_log(o.log, rows);
         tool_progress_end();
         fputs(row, stdout);
         fflush(stdout);
     }
 done:
+    for (int k = 0; k < 2; k++) {   /* --skip-corrupt's count */
+        ss_err first;
+        ss_loader *l = k ? vl : tl;
+        if (l) tool_report_skipped(ss_dataset_spec(k ? dva : dtr), ss_loader_skipped(l, &first), &first);
+    }
     free(rows);
     ss_loader_free(tl);
     ss_loader_free(vl);
