@@ -4,6 +4,8 @@
 #   make check      quick tests (minutes); ends with "N passed, N failed"
 #   make check-long sanitizer build + bad-input suite + short fuzz run
 #   make deps       apt-get the Debian packages ssta needs (root)
+#   make bench-deps apt-get python3-torch for `make bench`'s PyTorch peer (root)
+#   make bench      training/inference img/s against the PyTorch peer
 #   make install    PREFIX=/usr/local DESTDIR= : tools and man pages
 #   make V=1        show the commands
 #
@@ -25,7 +27,7 @@ PKGS     := $(foreach p,$(PKG_DEBS),$(firstword $(subst :, ,$(p))))
 DEBS     := build-essential pkg-config $(foreach p,$(PKG_DEBS),$(lastword $(subst :, ,$(p)))) \
             zstd dataset-fashion-mnist python3-numpy
 
-ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
+ifeq ($(filter deps bench-deps clean help,$(MAKECMDGOALS)),)
   MISSING := $(foreach p,$(PKG_DEBS),$(if $(shell pkg-config --exists $(firstword $(subst :, ,$(p))) && echo y),,$(lastword $(subst :, ,$(p)))))
   ifneq ($(strip $(MISSING)),)
     $(error missing libraries; install the Debian packages: $(MISSING)   (or run 'make deps' as root))
@@ -59,7 +61,7 @@ MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 
 .SECONDARY:
-.PHONY: all check check-long fuzz bench install uninstall deps clean help
+.PHONY: all check check-long fuzz bench bench-deps install uninstall deps clean help
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT_BINS)
@@ -125,6 +127,12 @@ uninstall:
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBS)
+
+# Only `make bench` needs these (the PyTorch peer, bench/torch_peer.py).
+BENCH_DEBS := python3-torch python3-numpy
+bench-deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEBS)
 
 clean:
 	rm -rf build build-* bin

@@ -6,10 +6,21 @@
 # on stdout: ours, the peer's, and the ratio ours / best peer.
 #
 # Environment: BIN (default bin), BENCH_THREADS (our workers, default 2),
-# BENCH_STEPS (timed steps, default 20), PEER_SECONDS (default 8).
+# BENCH_STEPS (timed steps, default 20), PEER_SECONDS (default 8), PYTHON
+# (default /usr/bin/python3).
 # Run it on an otherwise idle machine: both sides use both cores.
+#
+# The peer needs Debian's python3-torch, which `make deps` does not install
+# (it is large and only the benchmark uses it): `make bench-deps` does. The
+# check comes first, so a missing torch costs no benchmark time.
 set -eu
 BIN=${BIN:-bin}
+PYTHON=${PYTHON:-/usr/bin/python3}
+if ! "$PYTHON" -c 'import torch, numpy' >/dev/null 2>&1; then
+    echo "bench: the PyTorch peer needs torch and numpy for $PYTHON:" >&2
+    echo "bench: run 'make bench-deps' as root (apt-get install python3-torch python3-numpy)" >&2
+    exit 1
+fi
 TH=${BENCH_THREADS:-2}
 STEPS=${BENCH_STEPS:-20}
 PEER_SECONDS=${PEER_SECONDS:-8}
@@ -24,12 +35,8 @@ for cfg in student teacher; do
     first=0
 done | tee "$tmp/ours.tsv"
 
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    echo "bench: the PyTorch peer needs Debian's python3-torch: apt-get install python3-torch (or make bench-deps)" >&2
-    exit 1
-fi
 echo "# PyTorch peer (bench/torch_peer.py): every torch x OpenBLAS thread setting"
-/usr/bin/python3 bench/torch_peer.py --batch 128 --seconds "$PEER_SECONDS" | tee "$tmp/peer.tsv"
+"$PYTHON" bench/torch_peer.py --batch 128 --seconds "$PEER_SECONDS" | tee "$tmp/peer.tsv"
 
 echo "# ratio: ssta img/s over the PyTorch peer's best thread setting"
 awk -F'\t' '

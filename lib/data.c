@@ -32,12 +32,15 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "rng.h"
+#include "safetensors.h"
 
 #define SS_HOLDOUT_SEED 0x5354415f484f4c44ULL  /* "STA_HOLD" */
 #define FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
@@ -444,6 +447,69 @@ void ss_dataset_norm(const ss_dataset *d, float mean[3], float std[3])
     }
 }
 
+/* 1 or 3 comma-separated finite numbers (> 0 when positive) into v[3]. */
+static int parse_norm(const char *key, const char *s, int positive, float v[3], ss_err *e)
+{
+    const char *p = s;
+    int n = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        float x = strtof(p, &end);
+        if (end == p || errno || !isfinite(x) || (positive && !(x > 0)) || n == 3) {
+            n = -1;
+            break;
+        }
+        v[n++] = x;
+        if (!*end) break;
+        if (*end != ',') {
+            n = -1;
+            break;
+        }
+        p = end + 1;
+    }
+    if (n != 1 && n != 3)
+        return ss_fail(e, "%s: '%s' is not 1 or 3 comma-separated numbers%s", key, s, positive ? " > 0" : "");
+    if (n == 1) v[1] = v[2] = v[0];
+    return 0;
+}
+
+int ss_norm_from_meta(const ss_record *r, float mean[3], float std[3], ss_err *e)
+{
+    const char *ms = ss_record_meta(r, "ssta.mean"), *ss = ss_record_meta(r, "ssta.std");
+    if (!ms && !ss) return 0;
+    if (!ms || !ss) return ss_fail(e, "has %s but not %s", ms ? "ssta.mean" : "ssta.std", ms ? "ssta.std" : "ssta.mean");
+    float m[3], sd[3];
+    if (parse_norm("ssta.mean", ms, 0, m, e) || parse_norm("ssta.std", ss, 1, sd, e)) return -1;
+    memcpy(mean, m, sizeof m);
+    memcpy(std, sd, sizeof sd);
+    return 1;
+}
+
+/* The shortest "%.Ng" that reads back as x. */
+static void fmt_float(char *buf, size_t n, float x)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+int ss_norm_to_meta(ss_record *r, int c, const float mean[3], const float std[3], ss_err *e)
+{
+    if (c != 1 && c != 3) return ss_fail(e, "normalisation of %d channels (expected 1 or 3)", c);
+    char mb[64] = "", sb[64] = "";
+    for (int k = 0; k < c; k++) {
+        char a[24], b[24];
+        fmt_float(a, sizeof a, mean[k]);
+        fmt_float(b, sizeof b, std[k]);
+        snprintf(mb + strlen(mb), sizeof mb - strlen(mb), "%s%s", k ? "," : "", a);
+        snprintf(sb + strlen(sb), sizeof sb - strlen(sb), "%s%s", k ? "," : "", b);
+    }
+    if (ss_record_set_meta(r, "ssta.mean", mb, e) || ss_record_set_meta(r, "ssta.std", sb, e)) return -1;
+    return 0;
+}
+
 void ss_dataset_item_name(const ss_dataset *d, size_t i, char *buf, size_t n)
 {
     size_t j = ss_dataset_source_index(d, i);
@@ -480,22 +546,10 @@ int ss_dataset_get(ss_dataset *d, size_t i, ss_image *im, int *label, ss_err *e)
 
 int ss_dataset_write_classes(const ss_dataset *d, const char *path, ss_err *e)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return ss_fail(e, "%s: %s", tmp, strerror(errno));
-    for (int k = 0; k < d->src.nclasses; k++) fprintf(f, "%s\n", d->src.class_names[k]);
-    if (fflush(f) || ferror(f)) {
-        fclose(f);
-        unlink(tmp);
-        return ss_fail(e, "%s: write error", tmp);
-    }
-    if (fclose(f) || rename(tmp, path)) {
-        int er = errno;
-        unlink(tmp);
-        return ss_fail(e, "%s: %s", path, strerror(er));
-    }
-    return 0;
+    ss_afile a;
+    if (ss_afile_open(&a, path, e)) return -1;
+    for (int k = 0; k < d->src.nclasses; k++) fprintf(a.f, "%s\n", d->src.class_names[k]);
+    return ss_afile_commit(&a, e);
 }
 
 void ss_epoch_order(uint64_t seed, uint32_t epoch, int shuffle, uint32_t *perm, uint32_t n)

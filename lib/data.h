@@ -61,6 +61,18 @@ void ss_dataset_item_name(const ss_dataset *d, size_t i, char *buf, size_t n);
  * ImageNet-style folders their published values (see ssta-data(5)). Tools
  * should prefer the mean/std stored in the model's checkpoint. */
 void ss_dataset_norm(const ss_dataset *d, float mean[3], float std[3]);
+/* The normalisation stored as metadata (checkpoints, image stream headers):
+ * "ssta.mean" and "ssta.std", each 1 or 3 comma-separated numbers (1: the
+ * same for every channel; a 1-channel model uses the first), means finite,
+ * stds finite and > 0. ss_norm_from_meta returns 1 and fills mean/std (3
+ * entries each) when both keys are present, 0 when neither is (mean/std
+ * untouched), -1 when only one is or a value is bad, with a message naming
+ * the key and its value ("ssta.std: '0.3,0' is not 1 or 3 numbers > 0").
+ * ss_norm_to_meta writes c (1 or 3) entries, each the shortest decimal that
+ * reads back as the same float. */
+typedef struct ss_record ss_record;
+int ss_norm_from_meta(const ss_record *r, float mean[3], float std[3], ss_err *e);
+int ss_norm_to_meta(ss_record *r, int c, const float mean[3], const float std[3], ss_err *e);
 /* Class k's name; class order is fixed by the source (sorted folder names
  * for folders). Writes the list, one name a line, to `path` atomically. */
 int ss_dataset_write_classes(const ss_dataset *d, const char *path, ss_err *e);
@@ -182,7 +194,6 @@ void ss_loader_free(ss_loader *l);
  * a stream header of kind "images" carrying the class names of d
  * ("ssta.classes", '\n'-separated) and its spec ("ssta.data"); d may be
  * NULL. Each data record holds "image" U8 [H,W,C] and "label" I64 []. */
-typedef struct ss_record ss_record;
 typedef struct ss_swriter ss_swriter;
 int ss_imgstream_header(ss_record *r, const char *producer, const ss_dataset *d, ss_err *e);
 int ss_imgstream_put(ss_swriter *w, const ss_image *im, int label, ss_err *e);

@@ -32,6 +32,8 @@ typedef struct ss_views_cfg {
     float mean[3], std[3];  /* normalisation, chans entries */
     int steps_per_epoch;    /* cap on batches per epoch, 0: none */
     int threads;            /* loader threads (0: choose); no effect on views */
+    int skip_corrupt;       /* leave out samples that fail to decode (the batch
+                               is then shorter; ss_loader_skipped counts them) */
 } ss_views_cfg;
 
 typedef struct ss_views {

@@ -122,7 +122,7 @@ static void parse(int argc, char **argv, opts *o)
     o->epochs = 100; o->batch = 64; o->threads = 2; o->loader_threads = 1; o->knn_k = 20; o->knn_t = 0.07;
     o->eval_batch = 256; o->bench_steps = 5;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;

@@ -45,7 +45,7 @@ typedef struct opts {
     int epochs, batch, threads, loader_threads, steps_per_epoch;
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
-    int freeze, decay_tokens, bench, bench_steps;
+    int freeze, decay_tokens, bench, bench_steps, skip_corrupt;
     int sgd;            /* --optim sgd */
     double momentum;    /* SGD momentum */
     /* distillation */
@@ -91,6 +91,8 @@ static void usage(void)
         "  --seed N [0]  --threads N [2]  --steps-per-epoch N (cap, for quick runs)\n"
         "  --loader-threads N [1]  threads decoding/augmenting batches ahead (no\n"
         "                       effect on the result)\n"
+        "  --skip-corrupt       leave out samples that cannot be decoded (counted on\n"
+        "                       stderr at the end)\n"
         "Distillation (loss = alpha*CE + sum of the terms; see distill-step(1)):\n"
         "  --attn-kd NAME=SRC   head-level attention KD from a teacher (up to %d): SRC is\n"
         "                       an attn-dump cache (FILE, or - for stdin) made for this\n"
@@ -124,7 +126,7 @@ enum {
     O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
     O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS,
     O_OPTIM, O_MOMENTUM, O_ATTNKD, O_KDHEAD, O_KDWEIGHT, O_KDDIR, O_KDSTOP, O_ALPHA, O_LOGITKD, O_TAU,
-    O_LOGITW, O_ATKD, O_ATLAYERS, O_ATW
+    O_LOGITW, O_ATKD, O_ATLAYERS, O_ATW, O_SKIP
 };
 
 /* NAME=VALUE of --attn-kd, --kd-head, --kd-weight: NAME is [a-z0-9_]+. */
@@ -167,6 +169,7 @@ static void parse(int argc, char **argv, opts *o)
         {"kd-dir", 1, 0, O_KDDIR}, {"kd-stop", 1, 0, O_KDSTOP}, {"alpha", 1, 0, O_ALPHA},
         {"logit-kd", 1, 0, O_LOGITKD}, {"tau", 1, 0, O_TAU}, {"logit-weight", 1, 0, O_LOGITW},
         {"at-kd", 1, 0, O_ATKD}, {"at-layers", 1, 0, O_ATLAYERS}, {"at-weight", 1, 0, O_ATW},
+        {"skip-corrupt", 0, 0, O_SKIP},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->epochs = 40; o->batch = 128; o->threads = 2; o->loader_threads = 1; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
@@ -175,7 +178,7 @@ static void parse(int argc, char **argv, opts *o)
     o->kd_dir = "ts"; o->alpha = 1; o->tau = 4; o->logit_weight = 1; o->at_weight = 1000;
     int c;
     char name[32];
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;
@@ -250,6 +253,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_ATKD: o->at_kd = optarg; break;
         case O_ATLAYERS: o->at_layers = optarg; break;
         case O_ATW: o->at_weight = tool_parse_double("--at-weight", optarg, 0, 1e9); break;
+        case O_SKIP: o->skip_corrupt = 1; break;
         default: tool_usage_error("unknown option");
         }
     }
@@ -355,14 +359,15 @@ static int bench(const opts *o)
 
 /* Validation batches: dataset order, the eval transform, the last batch short. */
 static ss_loader *open_val(ss_dataset *d, const ss_transform *tf, const ss_vit_cfg *c, int batch, int threads,
-                           ss_err *e)
+                           int skip, ss_err *e)
 {
     size_t n = ss_dataset_len(d);
     if (n == 0 || n > UINT32_MAX) {
         ss_fail(e, "%s: %s", ss_dataset_spec(d), n ? "too many samples" : "empty dataset");
         return NULL;
     }
-    ss_loader_cfg lc = {.batch = batch, .seed = 0, .shuffle = 0, .drop_last = 0, .threads = threads};
+    ss_loader_cfg lc = {.batch = batch, .seed = 0, .shuffle = 0, .drop_last = 0, .threads = threads,
+                        .skip_corrupt = skip};
     return ss_loader_new(d, tf, &lc, c->img_size, c->img_size, c->in_chans, e);
 }
 
@@ -375,7 +380,7 @@ static int evaluate(ss_trainer *t, ss_loader *vl, double *acc, ss_err *e)
     ss_topk_init(&tk);
     ss_batch b;
     while ((rc = ss_loader_next(vl, &b, e)) == 1)
-        if (ss_trainer_eval(t, b.x, b.y, b.n, NULL, &tk, e)) return -1;
+        if (b.n && ss_trainer_eval(t, b.x, b.y, b.n, NULL, &tk, e)) return -1;
     if (rc < 0) return -1;
     if (tk.nonfinite) return ss_fail(e, "validation: non-finite logits for %ld images (first: image %ld)", tk.nonfinite, tk.first_bad);
     *acc = tk.n ? (double)tk.top1 / (double)tk.n : NAN;
@@ -402,12 +407,6 @@ typedef struct kd_state {
     ss_attncache *cache[SS_KD_MAX_SOURCES];
     ss_ident late;        /* run-identity fields known once teachers/caches are open */
 } kd_state;
-
-static void fmt_norm(const float *v, int c, char *buf, size_t n)
-{
-    if (c == 1) snprintf(buf, n, "%.6g", v[0]);
-    else snprintf(buf, n, "%.6g,%.6g,%.6g", v[0], v[1], v[2]);
-}
 
 /* An online teacher (loaded once per path): same token grid, channels and
  * normalisation as the student, since it sees the student's inputs. */
@@ -601,6 +600,7 @@ static void run_ident(const opts *o, const ss_ident *views, const char *val_spec
               ss_ident_add(id, &e, "optim", "%s", o->sgd ? "sgd" : "adamw") ||
               (o->sgd && ss_ident_add(id, &e, "momentum", "%.9g", o->momentum)) ||
               ss_ident_add(id, &e, "alpha", "%.9g", o->alpha);
+    if (!bad && o->skip_corrupt) bad = ss_ident_add(id, &e, "skip_corrupt", "1");
     if (!bad && (o->nkd || o->logit_kd || o->at_kd))
         bad = ss_ident_add(id, &e, "kd_dir", "%s", o->kd_dir) || ss_ident_add(id, &e, "kd_stop", "%d", o->kd_stop);
     for (int i = 0; !bad && i < o->nkd; i++) {
@@ -656,6 +656,34 @@ static void log_add(logtab *lt, const char *row)
     lt->len += rl;
 }
 
+/* The checkpoint's ssta.log keeps the table without its timing columns
+ * (img_s, seconds, always the last two), so that the same command writes
+ * the same bytes; a resumed run shows '-' there for the epochs it did not
+ * run. strip = 1: each row without its last two fields; strip = 0: each
+ * row with "\t-\t-" appended. Returns a malloc'd copy. */
+static char *log_timing(const char *rows, int strip)
+{
+    size_t n = strlen(rows), lines = 1;
+    for (const char *p = rows; *p; p++) lines += *p == '\n';
+    char *out = malloc(n + 4 * lines + 1), *q = out;
+    if (!out) tool_die("out of memory");
+    while (*rows) {
+        const char *eol = strchr(rows, '\n');
+        size_t len = eol ? (size_t)(eol - rows) : strlen(rows), keep = len;
+        if (strip) {
+            for (int cut = 0; cut < 2 && keep > 0; cut++)
+                while (keep > 0 && rows[--keep] != '\t') {}
+        }
+        memcpy(q, rows, keep);
+        q += keep;
+        if (!strip) memcpy(q, "\t-\t-", 4), q += 4;
+        if (eol) *q++ = '\n';
+        rows += len + (eol ? 1 : 0);
+    }
+    *q = 0;
+    return out;
+}
+
 static void log_write(const logtab *lt, const char *path)
 {
     ss_afile a;
@@ -692,25 +720,18 @@ int main(int argc, char **argv)
     /* normalisation: --init's metadata, else the dataset's customary values */
     float mean[3], stdv[3];
     ss_dataset_norm(dtr, mean, stdv);
-    const char *mm = o.init ? ss_record_meta(&init, SS_META_MEAN) : NULL;
-    const char *ms = o.init ? ss_record_meta(&init, SS_META_STD) : NULL;
-    if (mm && ms) {
-        if (c.in_chans == 1 ? (sscanf(mm, "%f", &mean[0]) != 1 || sscanf(ms, "%f", &stdv[0]) != 1)
-                            : (sscanf(mm, "%f,%f,%f", &mean[0], &mean[1], &mean[2]) != 3 ||
-                               sscanf(ms, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]) != 3))
-            tool_die("%s: bad %s/%s metadata ('%s', '%s')", o.init, SS_META_MEAN, SS_META_STD, mm, ms);
-    } else if (c.in_chans == 3) {
+    int have_norm = o.init ? ss_norm_from_meta(&init, mean, stdv, &e) : 0;
+    if (have_norm < 0) tool_die("%s: %s", o.init, e.msg);
+    if (!have_norm && c.in_chans == 3) {
         int h, w, dc;
         ss_dataset_geometry(dtr, &h, &w, &dc);
         if (dc == 1) for (int i = 1; i < 3; i++) mean[i] = mean[0], stdv[i] = stdv[0];
     }
-    char meanbuf[64], stdbuf[64];
-    fmt_norm(mean, c.in_chans, meanbuf, sizeof meanbuf);
-    fmt_norm(stdv, c.in_chans, stdbuf, sizeof stdbuf);
 
     /* the training views (shared with attn-dump) and the validation batches */
     ss_views_cfg vc = {.aug = o.aug, .seed = o.seed, .batch = o.batch, .img = c.img_size, .chans = c.in_chans,
-                       .steps_per_epoch = o.steps_per_epoch, .threads = o.loader_threads};
+                       .steps_per_epoch = o.steps_per_epoch, .threads = o.loader_threads,
+                       .skip_corrupt = o.skip_corrupt};
     memcpy(vc.mean, mean, sizeof mean);
     memcpy(vc.std, stdv, sizeof stdv);
     ss_views views;
@@ -723,7 +744,7 @@ int main(int argc, char **argv)
     ss_transform *tfv = ss_transform_new("eval", c.img_size, c.img_size, c.in_chans, mean, stdv, &e);
     if (!tfv) tool_die_err(&e);
     ss_loader *vl = NULL;
-    if (dva && !(vl = open_val(dva, tfv, &c, o.batch, o.loader_threads, &e))) tool_die_err(&e);
+    if (dva && !(vl = open_val(dva, tfv, &c, o.batch, o.loader_threads, o.skip_corrupt, &e))) tool_die_err(&e);
 
     ss_vit m;
     if (ss_vit_new(&m, &c, &e)) tool_die_err(&e);
@@ -824,7 +845,11 @@ int main(int argc, char **argv)
         if (ss_ident_add(&id, &e, kd.late.key[i], "%s", kd.late.val[i])) tool_die_err(&e);
 
     log_init(&lt, &o);
-    if (prev_log) log_add(&lt, prev_log);
+    if (prev_log) {
+        char *full = log_timing(prev_log, 0);
+        log_add(&lt, full);
+        free(full);
+    }
     printf("%s%s", lt.header, lt.rows);
     fflush(stdout);
     if (start_epoch >= o.epochs) {
@@ -848,6 +873,7 @@ int main(int argc, char **argv)
             int rc = ss_views_next(&views, &b, &e);
             if (rc < 0) tool_die_err(&e);
             if (rc == 0) tool_die("internal error: epoch %d ended after %zu of %zu batches", ep + 1, s, spe);
+            if (!b.n) continue;   /* every sample left out by --skip-corrupt */
             if (kd.d && ss_distill_enabled(kd.d)) kd_feed(&kd, &o, &b);
             lr = ss_lr_cosine(o.lr, o.min_lr, ss_trainer_steps(t), warm, total);
             ss_step_stats st;
@@ -879,16 +905,17 @@ int main(int argc, char **argv)
         /* checkpoint: weights, optimizer state, identity, log — atomically */
         ss_record r;
         ss_record_init(&r);
+        char *ck_rows = log_timing(lt.rows, 1);
         if (ss_vit_save(&m, &r, "", m.params, &e) || ss_trainer_save_state(t, &r, &e) ||
-            ss_vit_cfg_to_meta(&c, &r, &e) || ss_record_set_meta(&r, SS_META_MEAN, meanbuf, &e) ||
-            ss_record_set_meta(&r, SS_META_STD, stdbuf, &e) ||
+            ss_vit_cfg_to_meta(&c, &r, &e) || ss_norm_to_meta(&r, c.in_chans, mean, stdv, &e) ||
             ss_record_set_meta(&r, SS_META_DATA, ss_dataset_spec(dtr), &e) ||
             ss_ident_to_meta(&id, &r, RUN_PREFIX, &e) ||
             ss_record_set_metaf(&r, &e, SS_META_EPOCH, "%d", ep + 1) ||
             ss_record_set_metaf(&r, &e, SS_META_SEED, "%llu", (unsigned long long)o.seed) ||
-            ss_record_set_meta(&r, SS_META_LOG, lt.rows, &e) ||
+            ss_record_set_meta(&r, SS_META_LOG, ck_rows, &e) ||
             ss_record_set_meta(&r, SS_META_PRODUCER, PRODUCER, &e) || ss_st_save(o.out, &r, &e))
             tool_die_err(&e);
+        free(ck_rows);
         ss_record_free(&r);
         if (o.log) log_write(&lt, o.log);
         tool_progress_end();
@@ -899,6 +926,11 @@ int main(int argc, char **argv)
 done_resume:
     ss_record_free(&prev);
 done:
+    if (o.skip_corrupt) {   /* --skip-corrupt's count */
+        ss_err first;
+        tool_report_skipped(ss_dataset_spec(dtr), ss_loader_skipped(views.loader, &first), &first);
+        if (vl) tool_report_skipped(ss_dataset_spec(dva), ss_loader_skipped(vl, &first), &first);
+    }
     kd_free(&kd);
     free(lt.rows);
     ss_ident_free(&vid);

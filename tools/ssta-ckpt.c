@@ -80,15 +80,19 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "info") && strcmp(cmd, "export")) tool_usage_error("unknown command '%s'", cmd);
+    if (cmd[0] == '-') tool_usage_error("unknown option '%s' (options follow the COMMAND)", cmd);
+    if (strcmp(cmd, "info") && strcmp(cmd, "export")) tool_usage_error("unknown command '%s' (info, export)", cmd);
+    tool_set_command(cmd);
     static const struct option lo[] = {{"bf16", 0, 0, 'b'}, {"set", 1, 0, 's'}, {"heads", 1, 0, 'H'},
                                        {"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int bf16 = 0, heads = 0, nset = 0, c;
     const char *out = NULL;
     char **sets = calloc((size_t)argc, sizeof *sets);
     if (!sets) tool_die("out of memory");
-    optind = 2;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    argc--;
+    argv++;
+    optind = 0;
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); return 0;
         case 'b': bf16 = 1; break;

@@ -12,6 +12,7 @@
 #include "data.h"
 #include "io.h"
 #include "md5.h"
+#include "metrics.h"
 #include "safetensors.h"
 #include "stream.h"
 #include "tool.h"
@@ -23,7 +24,7 @@
 
 typedef struct opts {
     const char *model, *data, *out, *report, *attn, *zero, *preset;
-    int batch, threads, loader_threads, features, block_cls, eval_only, img, heads, level;
+    int batch, threads, loader_threads, features, block_cls, eval_only, img, heads, level, skip_corrupt;
 } opts;
 
 static void usage(void)
@@ -50,11 +51,12 @@ static void usage(void)
         "  --preset NAME, --heads N  architecture for a checkpoint without ssta metadata\n"
         "  --batch N [128]  --threads N [2]  --level N (zstd level, 0 = none) [3]\n"
         "  --loader-threads N [1]  threads decoding images ahead (no effect on the output)\n"
+        "  --skip-corrupt      leave out images that cannot be decoded (counted on stderr)\n"
         "  -h, --help\n"
         "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
 }
 
-enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL };
+enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL, O_SKIP };
 
 static void parse(int argc, char **argv, opts *o)
 {
@@ -64,11 +66,11 @@ static void parse(int argc, char **argv, opts *o)
         {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
         {"features", 0, 0, O_FEAT},
         {"block-cls", 0, 0, O_BCLS}, {"eval-only", 0, 0, O_EVAL}, {"img", 1, 0, O_IMG},
-        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"skip-corrupt", 0, 0, O_SKIP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->batch = 128; o->threads = 2; o->loader_threads = 1; o->out = "-"; o->data = "stream:-"; o->level = 3;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;
@@ -87,6 +89,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
         case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
         case O_LEVEL: o->level = (int)tool_parse_long("--level", optarg, 0, 19); break;
+        case O_SKIP: o->skip_corrupt = 1; break;
         default: tool_usage_error("unknown option");
         }
     }
@@ -94,42 +97,9 @@ static void parse(int argc, char **argv, opts *o)
     if (!o->model) tool_usage_error("--model CKPT is required");
 }
 
-/* "all" | list of blocks, optional ":" list of heads. */
-static void parse_sel(const char *s, int L, int NH, uint8_t *blk, uint8_t *hd)
-{
-    const char *colon = strchr(s, ':');
-    size_t lb = colon ? (size_t)(colon - s) : strlen(s);
-    if (lb == 3 && !strncmp(s, "all", 3)) memset(blk, 1, (size_t)L);
-    else {
-        const char *p = s;
-        while (p < s + lb) {
-            char *end;
-            long v = strtol(p, &end, 10);
-            if (end == p || v < 0 || v >= L) tool_usage_error("--attn: bad block in '%s' (0..%d)", s, L - 1);
-            blk[v] = 1;
-            p = end;
-            if (p < s + lb && *p == ',') p++;
-            else if (p < s + lb) tool_usage_error("--attn: bad list '%s'", s);
-        }
-    }
-    if (!colon || !strcmp(colon + 1, "all")) {
-        memset(hd, 1, (size_t)NH);
-        return;
-    }
-    const char *p = colon + 1;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v >= NH) tool_usage_error("--attn: bad head in '%s' (0..%d)", s, NH - 1);
-        hd[v] = 1;
-        p = end;
-        if (*p == ',') p++;
-        else if (*p) tool_usage_error("--attn: bad list '%s'", s);
-    }
-}
-
 /* What the per-worker objective fills: the record's tensors (each worker
- * writes its own rows), and the accuracy counts per worker. */
+ * writes its own rows), the accuracy counts per worker, and the first row
+ * with a non-finite logit. */
 typedef struct gather {
     const ss_vit *m;
     const uint8_t *selb, *selh;
@@ -138,6 +108,7 @@ typedef struct gather {
     float *attn[256];     /* per selected block: (B, nsh, N, N) */
     const int32_t *y;
     ss_topk tk[SS_MAX_WORKERS];
+    long bad[SS_MAX_WORKERS];   /* batch row of the worker's first non-finite logit, -1 */
 } gather;
 
 static int gather_outputs(void *arg, ss_objio *io, ss_err *e)
@@ -148,6 +119,8 @@ static int gather_outputs(void *arg, ss_objio *io, ss_err *e)
     int lo = io->lo, n = io->n, K = g->K, D = g->D, L = g->L;
     size_t NN = (size_t)g->N * g->N;
     if (K > 0) {
+        long bad = ss_first_nonfinite_row(ss_vit_logits(a), n, K);
+        g->bad[io->worker] = bad < 0 ? -1 : lo + bad;
         ss_topk_add(&g->tk[io->worker], ss_vit_logits(a), g->y + lo, n, K);
         if (g->logits) memcpy(g->logits + (size_t)lo * K, ss_vit_logits(a), sizeof(float) * n * K);
     }
@@ -187,7 +160,7 @@ int main(int argc, char **argv)
         tool_usage_error("%s has no classification head: ask for --features, --block-cls or --attn", o.model);
     uint8_t *selb = calloc((size_t)L, 1), *selh = calloc((size_t)NH, 1);
     if (!selb || !selh) tool_die("out of memory");
-    if (o.attn) parse_sel(o.attn, L, NH, selb, selh);
+    if (o.attn) tool_parse_block_heads("--attn", o.attn, L, NH, selb, selh);
     int nsh = 0;
     for (int h = 0; h < NH; h++) nsh += selh[h];
     if (o.zero) {
@@ -219,13 +192,10 @@ int main(int argc, char **argv)
     int side = o.img ? o.img : c.img_size;
     float mean[3], stdv[3];
     ss_dataset_norm(d, mean, stdv);
-    const char *mm = ss_record_meta(&ck, "ssta.mean"), *ms = ss_record_meta(&ck, "ssta.std");
-    if (mm && ms) {
-        int n1 = sscanf(mm, "%f,%f,%f", &mean[0], &mean[1], &mean[2]);
-        int n2 = sscanf(ms, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]);
-        if (n1 != n2 || (n1 != 1 && n1 != 3)) tool_die("%s: bad ssta.mean/ssta.std metadata", o.model);
-        if (n1 == 1) for (int i = 1; i < 3; i++) mean[i] = mean[0], stdv[i] = stdv[0];
-    }
+    if (ss_norm_from_meta(&ck, mean, stdv, &e) < 0) tool_die("%s: %s", o.model, e.msg);
+    if (K > 0 && (o.eval_only || o.report) && ss_dataset_nclasses(d) > K)
+        tool_die("%s has %d classes, the model's head has %d: top-1 would leave out the images of classes >= %d",
+                 ss_dataset_spec(d), ss_dataset_nclasses(d), K, K);
     ss_transform *tf = ss_transform_new("eval", side, side, c.in_chans, mean, stdv, &e);
     if (!tf) tool_die_err(&e);
 
@@ -236,13 +206,13 @@ int main(int argc, char **argv)
     int64_t *idx = malloc(sizeof(int64_t) * o.batch), *lab = malloc(sizeof(int64_t) * o.batch);
     if (!idx || !lab) tool_die("out of memory");
     /* Batches in dataset order (epoch 0, seed 0: index = dataset index), the
-     * last one short, decoded ahead by the loader at full size as
-     * ss_dataset_get gives them. A stream:- dataset is read whole at open,
-     * so the loader serves it like any other. */
+     * last one short, decoded ahead by the loader (JPEGs with DCT scaling
+     * to the transform's minimum side, see ssta-data(5)). A stream:- dataset
+     * is read whole at open, so the loader serves it like any other. */
     size_t n = ss_dataset_len(d), done = 0;
     if (n > UINT32_MAX) tool_die("%s: too many samples", ss_dataset_spec(d));
     ss_loader_cfg lc = {.batch = o.batch, .seed = 0, .shuffle = 0, .drop_last = 0,
-                        .threads = o.loader_threads};
+                        .threads = o.loader_threads, .skip_corrupt = o.skip_corrupt};
     ss_loader *ld = ss_loader_new(d, tf, &lc, side, side, c.in_chans, &e);
     if (!ld || ss_loader_start_epoch(ld, 0, &e)) tool_die_err(&e);
 
@@ -301,27 +271,34 @@ int main(int argc, char **argv)
         g.y = bt.y;
         ss_pass p = {.B = B, .nitems = 1, .obj = gather_outputs, .obj_ctx = &g};
         p.item[0] = (ss_pass_item){.slot = slot, .x = bt.x};
+        for (int w = 0; w < SS_MAX_WORKERS; w++) g.bad[w] = -1;
         if (ss_runner_pass(run, &p, &e)) tool_die_err(&e);
+        for (int w = 0; w < o.threads; w++)   /* a non-finite logit stops the run, naming the image */
+            if (g.bad[w] >= 0) {
+                char item[512];
+                ss_dataset_item_name(d, (size_t)idx[g.bad[w]], item, sizeof item);
+                tool_die("%s: non-finite logits for %s (index %lld)", o.model, item, (long long)idx[g.bad[w]]);
+            }
         if (out && ss_swriter_put(out, &r, &e)) tool_die_err(&e);
         ss_record_free(&r);
         done += (size_t)B;
         tool_progress("%zu/%zu images  %.0f img/s", done, n, done / (tool_now() - t0));
     }
     if (rc < 0) tool_die_err(&e);
+    ss_err skip1;
+    size_t skipped = ss_loader_skipped(ld, &skip1);
     ss_loader_free(ld);
     tool_progress_end();
     if (out && ss_swriter_close(out, &e)) tool_die_err(&e);
     ss_topk tk;
     ss_topk_init(&tk);
     for (int w = 0; w < o.threads; w++) ss_topk_merge(&tk, &g.tk[w]);
-    long labelled = tk.n;
-    if (tk.outside)
-        tool_warn("%s: %ld images have labels beyond the model's %d classes; they are not in the accuracy",
-                  ss_dataset_spec(d), tk.outside, K);
-    if (tk.nonfinite)
-        tool_die("%s: non-finite logits for %ld of %ld images (first: image %ld of %s)", o.model, tk.nonfinite,
-                 tk.rows, tk.first_bad, ss_dataset_spec(d));
-    if (labelled > 0) {
+    tool_report_skipped(ss_dataset_spec(d), skipped, &skip1);
+    if (tk.outside > 0) {
+        tool_warn("%s: %ld of %ld labelled images have labels >= %d, the model's class count: no accuracy reported",
+                  ss_dataset_spec(d), tk.outside, tk.outside + tk.n, K);
+    } else if (tk.n > 0) {
+        long labelled = tk.n;
         double a1 = 100.0 * tk.top1 / labelled, a5 = 100.0 * tk.top5 / labelled;
         tool_warn("%s: top-1 %.2f%%  top-5 %.2f%%  (%ld labelled images, %.0f img/s)", ss_dataset_spec(d), a1, a5,
                   labelled, done / (tool_now() - t0));
