@@ -11,8 +11,10 @@
  *                                plain tar read in place, or tar.gz/zip)
  *     idx:IMAGES:LABELS          IDX pair (gzip or plain)
  *     stream:-                   image records on stdin
- * followed by options such as ",per-class=100,seed=1" or
- * ",holdout=500,part=val". ss_dataset_spec() returns the canonical form,
+ *     cifar-c:/path/CIFAR-10-C:fog:3   one severity of a released .npy
+ * followed by options such as ",per-class=100,seed=1",
+ * ",holdout=500,part=val" or ",corrupt=fog:3" (an ImageNet-C corruption
+ * applied as each image is read, corrupt.h). ss_dataset_spec() returns the canonical form,
  * which tools store in stream headers and checkpoint metadata so that a
  * consumer can check it.
  *
