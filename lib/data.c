@@ -60,6 +60,8 @@ struct ss_dataset {
     char *spec;         /* canonical */
     int corrupt_k, corrupt_s, corrupt_table;   /* corrupt_k -1: none */
     uint64_t corrupt_seed;
+    size_t spec_base;   /* length of spec without the corrupt options */
+    size_t spec_cap;
 };
 
 char **ss_src_names_dup(const char *const *names, int n, ss_err *e)
@@ -447,13 +449,11 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
     if (o.total > 0) cl += (size_t)snprintf(canon + cl, cap - cl, ",n=%ld", o.total);
     if (o.per_class > 0 || o.total > 0)
         cl += (size_t)snprintf(canon + cl, cap - cl, ",seed=%llu", (unsigned long long)o.seed);
-    d->corrupt_k = o.corrupt_k, d->corrupt_s = o.corrupt_s;
-    d->corrupt_table = o.corrupt_table, d->corrupt_seed = o.corrupt_seed;
-    if (o.corrupt_k >= 0)
-        cl += (size_t)snprintf(canon + cl, cap - cl, ",corrupt=%s:%d,corrupt-table=%s,corrupt-seed=%llu",
-                               ss_corruption_name(o.corrupt_k), o.corrupt_s, ss_ctable_name(o.corrupt_table),
-                               (unsigned long long)o.corrupt_seed);
     d->spec = canon;
+    d->spec_base = cl, d->spec_cap = cap;
+    d->corrupt_k = -1;
+    if (o.corrupt_k >= 0)
+        ss_dataset_set_corrupt(d, o.corrupt_k, o.corrupt_s, o.corrupt_table, o.corrupt_seed, NULL);
     free(s);
     return d;
 fail_src:
@@ -463,6 +463,20 @@ fail_spec:
     free(d->sel);
     free(s), free(canon), free(d);
     return NULL;
+}
+
+int ss_dataset_set_corrupt(ss_dataset *d, int k, int s, int table, uint64_t seed, ss_err *e)
+{
+    if (k >= SS_NCORRUPT || (k >= 0 && (s < 1 || s > SS_NSEVERITY)) ||
+        (table != SS_CTABLE_AUTO && table != SS_CTABLE_IMAGENET && table != SS_CTABLE_CIFAR))
+        return ss_fail(e, "corruption %d, severity %d, table %d out of range", k, s, table);
+    d->corrupt_k = k < 0 ? -1 : k, d->corrupt_s = s;
+    d->corrupt_table = table, d->corrupt_seed = seed;
+    d->spec[d->spec_base] = 0;
+    if (k >= 0)
+        snprintf(d->spec + d->spec_base, d->spec_cap - d->spec_base, ",corrupt=%s:%d,corrupt-table=%s,corrupt-seed=%llu",
+                 ss_corruption_name(k), s, ss_ctable_name(table), (unsigned long long)seed);
+    return 0;
 }
 
 void ss_dataset_close(ss_dataset *d)

@@ -44,6 +44,12 @@ size_t ss_dataset_len(const ss_dataset *d);
 int ss_dataset_nclasses(const ss_dataset *d);
 const char *ss_dataset_class_name(const ss_dataset *d, int k);
 const char *ss_dataset_spec(const ss_dataset *d);   /* canonical spec */
+/* Sets (k in 0..14, severity s in 1..5) or removes (k = -1) the corruption
+ * applied as images are read, exactly as the spec option
+ * corrupt=NAME:S,corrupt-table=T,corrupt-seed=SEED would (corrupt.h); the
+ * canonical spec follows. Saves reopening a data set per corruption. Not
+ * while a loader is running on d. */
+int ss_dataset_set_corrupt(ss_dataset *d, int k, int s, int table, uint64_t seed, ss_err *e);
 /* Native geometry, or 0 for a dimension that varies between samples. */
 void ss_dataset_geometry(const ss_dataset *d, int *h, int *w, int *c);
 /* Fills *im (caller frees) and *label for sample i. */

@@ -76,6 +76,20 @@ static void test_spec_option(void)
         ss_loader_free(l);
     }
     ss_transform_free(t);
+    /* ss_dataset_set_corrupt on an open set = the spec option */
+    ss_dataset *o1 = ss_dataset_open("fashion-mnist:test,n=30,seed=4", &e);
+    ss_dataset *o2 = ss_dataset_open("fashion-mnist:test,n=30,seed=4,corrupt=fog:2,corrupt-table=cifar,corrupt-seed=5", &e);
+    CHECK(o1 && o2 && ss_dataset_set_corrupt(o1, SS_C_FOG, 2, SS_CTABLE_CIFAR, 5, &e) == 0);
+    CHECK(o1 && o2 && !strcmp(ss_dataset_spec(o1), ss_dataset_spec(o2)));
+    for (size_t i = 0; o1 && o2 && i < 30; i++) {
+        ss_image x, y;
+        CHECK(ss_dataset_get(o1, i, &x, NULL, &e) == 0 && ss_dataset_get(o2, i, &y, NULL, &e) == 0);
+        CHECK(!memcmp(x.pix, y.pix, 784));
+        ss_image_free(&x), ss_image_free(&y);
+    }
+    CHECK(o1 && ss_dataset_set_corrupt(o1, -1, 0, 0, 0, &e) == 0 && !strcmp(ss_dataset_spec(o1), "fashion-mnist:test,n=30,seed=4"));
+    CHECK(o1 && ss_dataset_set_corrupt(o1, 3, 6, 0, 0, &e) == -1);
+    ss_dataset_close(o1), ss_dataset_close(o2);
     /* bad options */
     CHECK(ss_dataset_open("fashion-mnist:test,corrupt=fog", &e) == NULL && strstr(e.msg, "NAME:SEVERITY"));
     CHECK(ss_dataset_open("fashion-mnist:test,corrupt=fog:0", &e) == NULL && strstr(e.msg, "1..5"));
