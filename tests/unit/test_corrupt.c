@@ -3,12 +3,16 @@
  *     tests/fixtures/make_corrupt_fixture.py (corrupt_ref.safetensors):
  *     brightness, contrast, pixelate, JPEG, defocus (and its disk kernel),
  *     zoom blur, fog (the plasma fractal with ssta's generator ported),
+ *     glass blur, elastic transform,
  *     motion blur at fixed angles, the Gaussian filter in three boundary
  *     modes — byte-exact, except +-1 where the reference's value before
  *     the uint8 cast is within rounding of an integer (".slack" masks);
+ *   - glass blur and elastic too, the fixture drawing with a port of
+ *     ssta's generator;
  *   - random ones statistically: Gaussian noise (mean, sd), shot noise
  *     (Poisson level frequencies), impulse noise (fraction and salt/pepper
- *     balance);
+ *     balance); snow and frost by their bounds (snow never darkens, frost
+ *     lies in [a x, a x + 255 b]);
  *   - every corruption, every table: severity monotone in the RMS image
  *     distance (averaged over images), a pure function of (seed,
  *     corruption, severity, index), and any size (1x1, 3x2, 7x5) works.
@@ -75,7 +79,8 @@ static void test_reference(void)
     static const struct { const char *name; int k; } cases[] = {
         {"brightness", SS_C_BRIGHTNESS},     {"contrast", SS_C_CONTRAST}, {"pixelate", SS_C_PIXELATE},
         {"jpeg_compression", SS_C_JPEG},     {"defocus_blur", SS_C_DEFOCUS_BLUR},
-        {"zoom_blur", SS_C_ZOOM_BLUR},       {"fog", SS_C_FOG}};
+        {"zoom_blur", SS_C_ZOOM_BLUR},       {"fog", SS_C_FOG},
+        {"glass_blur", SS_C_GLASS_BLUR},     {"elastic_transform", SS_C_ELASTIC}};
     ss_err e;
     for (int t = 0; t < 2; t++) {
         char name[128];
@@ -87,7 +92,7 @@ static void test_reference(void)
                 int s = sevs[t][j];
                 ss_image im;
                 image_of(in, &im);
-                /* the fixture's fog draws are keyed with index = t */
+                /* the fixture's draws (fog, glass, elastic) are keyed with index = t */
                 CHECK_MSG(ss_corrupt(&im, cases[k].k, s, SS_CTABLE_AUTO, 0, (uint64_t)t, &e) == 0, "%s", e.msg);
                 snprintf(name, sizeof name, "%s.%s.%d", tags[t], cases[k].name, s);
                 compare(name, &im);
@@ -347,6 +352,26 @@ static void test_determinism_and_sizes(void)
             CHECK_MSG(!memcmp(a.pix, c.pix, n) && !memcmp(a.pix, d.pix, n), "%s: deterministic, yet keyed", ss_corruption_name(k));
         }
         for (int j = 0; j < 4; j++) ss_image_free(v[j]);
+    }
+    /* snow only brightens (blend toward max(x, 1.5 gray + 0.5), plus the
+     * layers); frost is a x + b F with the layer F in [0, 255] */
+    for (int s = 1; s <= 5; s++) {
+        ss_cparams P;
+        ss_corrupt_params(SS_C_FROST, s, SS_CTABLE_AUTO, base.h, base.w, &P, &e);
+        ss_image a, b;
+        ss_image_alloc(&a, base.h, base.w, 3, &e), ss_image_alloc(&b, base.h, base.w, 3, &e);
+        memcpy(a.pix, base.pix, (size_t)base.h * base.w * 3), memcpy(b.pix, base.pix, (size_t)base.h * base.w * 3);
+        CHECK(ss_corrupt(&a, SS_C_SNOW, s, SS_CTABLE_AUTO, 0, 1, &e) == 0);
+        CHECK(ss_corrupt(&b, SS_C_FROST, s, SS_CTABLE_AUTO, 0, 1, &e) == 0);
+        int ok_s = 1, ok_f = 1;
+        for (size_t i = 0; i < (size_t)base.h * base.w * 3; i++) {
+            ok_s &= a.pix[i] + 1 >= base.pix[i];
+            double lo = P.p[0] * base.pix[i], hi = fmin(255, lo + P.p[1] * 255);
+            ok_f &= b.pix[i] >= floor(lo) && b.pix[i] <= hi;
+        }
+        CHECK_MSG(ok_s, "snow s%d darkens a pixel", s);
+        CHECK_MSG(ok_f, "frost s%d outside [a x, a x + 255 b]", s);
+        ss_image_free(&a), ss_image_free(&b);
     }
     ss_image_free(&base);
     /* odd and tiny sizes, gray and RGB, every table and severity */
