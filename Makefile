@@ -78,7 +78,11 @@ $(LIB): $(LIB_OBJ)
 $(BIN)/%: $(BUILD)/tools/%.o $(COMMON_OBJ) $(LIB)
 	@mkdir -p $(BIN)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(ALL_LIBS) -o $@
+
+# The analysis tools share their model side (tools/common/model.c).
+MODEL_OBJ := $(BUILD)/tools/common/model.o
+$(BIN)/mce-eval $(BIN)/shape-bias: $(MODEL_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call say,LD,$@)
@@ -142,4 +146,4 @@ help:
 
 # Pipeline fragments (teachers, table 2, ...) live in pipelines/.
 -include $(wildcard pipelines/*.mk)
--include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(MODEL_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

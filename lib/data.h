@@ -11,8 +11,10 @@
  *                                plain tar read in place, or tar.gz/zip)
  *     idx:IMAGES:LABELS          IDX pair (gzip or plain)
  *     stream:-                   image records on stdin
- * followed by options such as ",per-class=100,seed=1" or
- * ",holdout=500,part=val". ss_dataset_spec() returns the canonical form,
+ *     cifar-c:/path/CIFAR-10-C:fog:3   one severity of a released .npy
+ * followed by options such as ",per-class=100,seed=1",
+ * ",holdout=500,part=val" or ",corrupt=fog:3" (an ImageNet-C corruption
+ * applied as each image is read, corrupt.h). ss_dataset_spec() returns the canonical form,
  * which tools store in stream headers and checkpoint metadata so that a
  * consumer can check it.
  *
@@ -42,6 +44,12 @@ size_t ss_dataset_len(const ss_dataset *d);
 int ss_dataset_nclasses(const ss_dataset *d);
 const char *ss_dataset_class_name(const ss_dataset *d, int k);
 const char *ss_dataset_spec(const ss_dataset *d);   /* canonical spec */
+/* Sets (k in 0..14, severity s in 1..5) or removes (k = -1) the corruption
+ * applied as images are read, exactly as the spec option
+ * corrupt=NAME:S,corrupt-table=T,corrupt-seed=SEED would (corrupt.h); the
+ * canonical spec follows. Saves reopening a data set per corruption. Not
+ * while a loader is running on d. */
+int ss_dataset_set_corrupt(ss_dataset *d, int k, int s, int table, uint64_t seed, ss_err *e);
 /* Native geometry, or 0 for a dimension that varies between samples. */
 void ss_dataset_geometry(const ss_dataset *d, int *h, int *w, int *c);
 /* Fills *im (caller frees) and *label for sample i. */

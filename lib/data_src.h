@@ -36,6 +36,9 @@ int ss_src_idx(ss_src *s, const char *images, const char *labels, ss_err *e);
 int ss_src_cifar(ss_src *s, const char *tarball, int hundred, int test, int coarse, ss_err *e);
 int ss_src_folder(ss_src *s, const char *path, const char *classes_file, ss_err *e);
 int ss_src_stream(ss_src *s, const char *path, ss_err *e);
+/* CIFAR-10-C / CIFAR-100-C: DIR/CORRUPTION.npy rows of severity 1..5 and
+ * DIR/labels.npy (cifarc.c). */
+int ss_src_cifarc(ss_src *s, const char *dir, const char *corruption, int severity, ss_err *e);
 
 /* Helpers shared by the sources (data.c). */
 char **ss_src_names_dup(const char *const *names, int n, ss_err *e);
