@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
+
 static const char *const NAMES[SS_NCORRUPT] = {
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
     "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "data.h"
+#include "dataset.h"
 #include "err.h"
 #include "image.h"
 

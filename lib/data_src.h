@@ -1,6 +1,6 @@
 /* data_src.h — what a data *source* (one backend: IDX, CIFAR, image folder,
  * image stream) provides to data.c. Private to the data module: tools use
- * data.h only.
+ * the public headers (dataset.h, data.h) only.
  *
  * A source knows every label up front (subsets and the held-out split are
  * drawn from labels without decoding a pixel). Its pixels are either one
@@ -10,7 +10,8 @@
 #ifndef SS_DATA_SRC_H
 #define SS_DATA_SRC_H
 
-#include "data.h"
+#include "dataset.h"
+#include "image.h"
 
 typedef struct ss_src {
     size_t n;

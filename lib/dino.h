@@ -40,7 +40,7 @@
  * same blocks; DINO draws them independently per view.
  *
  * Same inputs, seed and worker count => bit-identical results.
- * Not here: data and views (data.h multi-crop), k-NN (knn.h), files (the
+ * Not here: data and views (transform.h multi-crop), k-NN (knn.h), files (the
  * tool stores ss_dino_save's tensors).
  */
 #ifndef SS_DINO_H

@@ -36,6 +36,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "codec.h"
+
 #define FOLDER_MAX_FILE ((size_t)256 << 20)
 
 typedef struct item {

@@ -6,7 +6,7 @@
  * line ('\n' separated); without it classes are "0".."K-1" with K = largest
  * label + 1. "ssta.mean" / "ssta.std" (optional) give the normalisation of
  * the source the images came from (the data set's customary values, see
- * data.h); without them it is 0.5 / 0.5 per channel. A stream, possibly on
+ * dataset.h); without them it is 0.5 / 0.5 per channel. A stream, possibly on
  * standard input, has no random access: the whole stream is read at open
  * and its images kept in memory.
  *
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imgstream.h"
 #include "stream.h"
 
 typedef struct imgs {

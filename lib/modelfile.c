@@ -7,7 +7,7 @@
 
 #include "md5.h"
 
-/* The one normalisation parser (data.h): 1 found, 0 absent, -1 bad. */
+/* The one normalisation parser (dataset.h): 1 found, 0 absent, -1 bad. */
 static int read_norm(const ss_record *r, int *has, float mean[3], float std[3], ss_err *e)
 {
     int rc = ss_norm_from_meta(r, mean, std, e);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "codec.h"
 #include "corrupt.h"
 #include "data.h"
 #include "io.h"

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cueconflict.h"
+#include "codec.h"
 #include "data.h"
 #include "io.h"
 #include "metrics.h"

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "codec.h"
 #include "data.h"
 #include "io.h"
 #include "stream.h"
