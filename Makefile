@@ -4,6 +4,8 @@
 #   make check      quick tests (minutes); ends with "N passed, N failed"
 #   make check-long sanitizer build + bad-input suite + short fuzz run
 #   make deps       apt-get the Debian packages ssta needs (root)
+#   make bench-deps apt-get python3-torch for `make bench`'s PyTorch peer (root)
+#   make bench      training/inference img/s against the PyTorch peer
 #   make install    PREFIX=/usr/local DESTDIR= : tools and man pages
 #   make V=1        show the commands
 #
@@ -23,9 +25,9 @@ PKG_DEBS := openblas:libopenblas-dev libzstd:libzstd-dev libjpeg:libjpeg62-turbo
 PKGS     := $(foreach p,$(PKG_DEBS),$(firstword $(subst :, ,$(p))))
 # Everything `make deps` installs (libraries, tools the tests use, the data set).
 DEBS     := build-essential pkg-config $(foreach p,$(PKG_DEBS),$(lastword $(subst :, ,$(p)))) \
-            zstd dataset-fashion-mnist python3-numpy
+            zstd dataset-fashion-mnist python3-numpy gnuplot-nox
 
-ifeq ($(filter deps clean help,$(MAKECMDGOALS)),)
+ifeq ($(filter deps bench-deps clean help,$(MAKECMDGOALS)),)
   MISSING := $(foreach p,$(PKG_DEBS),$(if $(shell pkg-config --exists $(firstword $(subst :, ,$(p))) && echo y),,$(lastword $(subst :, ,$(p)))))
   ifneq ($(strip $(MISSING)),)
     $(error missing libraries; install the Debian packages: $(MISSING)   (or run 'make deps' as root))
@@ -59,7 +61,7 @@ MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 
 .SECONDARY:
-.PHONY: all check check-long fuzz bench install uninstall deps clean help
+.PHONY: all check check-long fuzz bench bench-deps install uninstall deps clean help
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT_BINS)
@@ -76,7 +78,11 @@ $(LIB): $(LIB_OBJ)
 $(BIN)/%: $(BUILD)/tools/%.o $(COMMON_OBJ) $(LIB)
 	@mkdir -p $(BIN)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(ALL_LIBS) -o $@
+
+# The analysis tools share their model side (tools/common/model.c).
+MODEL_OBJ := $(BUILD)/tools/common/model.o
+$(BIN)/mce-eval $(BIN)/shape-bias: $(MODEL_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call say,LD,$@)
@@ -106,6 +112,11 @@ fuzz: $(LIB_SRC)
 bench: all
 	sh bench/run.sh
 
+# Measurement programs in bench/ (not part of `all`): make build/bench/NAME
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LIBS) -o $@
+
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin
@@ -121,6 +132,12 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEBS)
 
+# Only `make bench` needs these (the PyTorch peer, bench/torch_peer.py).
+BENCH_DEBS := python3-torch python3-numpy
+bench-deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(BENCH_DEBS)
+
 clean:
 	rm -rf build build-* bin
 
@@ -129,4 +146,4 @@ help:
 
 # Pipeline fragments (teachers, table 2, ...) live in pipelines/.
 -include $(wildcard pipelines/*.mk)
--include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(MODEL_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

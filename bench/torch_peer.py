@@ -3,16 +3,20 @@
 
 Measures, for the embedded-default student and teacher ViTs, PyTorch's
 training throughput (forward + label-smoothed CE + backward + AdamW step)
-and inference throughput (no_grad forward), in images per second, with
-torch.set_num_threads(1) and (2). These are the figures the C engine is
-compared with. It is a benchmark only: random inputs, no data loading.
+and inference throughput (no_grad forward), in images per second, at every
+combination of torch's intra-op threads and OpenBLAS's threads (1 or 2
+each; on this machine the best is often torch 2 x OpenBLAS 1). The bench
+compares the C engine with the BEST of them. The training step uses the
+recipe's label smoothing 0.1 (mode "train"); mode "train-nosmooth" is the
+same step without it, printed for reference. It is a benchmark only:
+random inputs, no data loading.
 
     /usr/bin/python3 bench/torch_peer.py [--configs student,teacher]
                                          [--seconds 8] [--threads 1,2]
                                          [--batch 128] [--warmup 3]
 
-Output: TSV on stdout, header `config mode threads img_per_s`; load average
-and the process's peak RSS on stderr. If torch cannot be imported it says so
+Output: TSV on stdout, header `config mode torch_threads blas_threads
+img_per_s`; load average and the process's peak RSS on stderr. If torch cannot be imported it says so
 on stderr and exits 0 (so a pipeline can run it unconditionally).
 
 Model: the same timm-layout ViT as tests/fixtures/make_vit_fixture.py
@@ -21,9 +25,10 @@ pos_embed), float32. Configs (img 28, 1 channel, patch 4 -> 49 patches +
 CLS = 50 tokens, mlp ratio 4, 10 classes):
     student  D 96,  depth 6, heads 3
     teacher  D 192, depth 6, heads 6
-"threads" sets both torch's intra-op pool and OpenBLAS's own pool (Debian's
-torch does its matrix products in the system OpenBLAS, which ignores
-torch.set_num_threads); stderr shows CPU time / wall time per setting.
+torch's intra-op pool and OpenBLAS's own pool are set independently
+(Debian's torch does its matrix products in the system OpenBLAS, which
+ignores torch.set_num_threads); stderr shows CPU time / wall time per
+setting.
 OPENBLAS_CORETYPE is left as the environment sets it.
 """
 
@@ -136,7 +141,8 @@ def main():
     ap = argparse.ArgumentParser(description="PyTorch peer benchmark (training and inference img/s).")
     ap.add_argument("--configs", default="student,teacher", help="comma list of: student, teacher")
     ap.add_argument("--seconds", type=float, default=8.0, help="timed seconds per setting (default 8)")
-    ap.add_argument("--threads", default="1,2", help="comma list of torch thread counts (default 1,2)")
+    ap.add_argument("--threads", default="1,2", help="comma list of thread counts tried for torch and for OpenBLAS, "
+                    "every combination (default 1,2)")
     ap.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed iterations per setting (default 3)")
     args = ap.parse_args()
@@ -162,7 +168,7 @@ def main():
     if set_blas is None:
         print("torch_peer: warning: cannot set OpenBLAS threads; its pool may use every core",
               file=sys.stderr)
-    print("config\tmode\tthreads\timg_per_s", flush=True)
+    print("config\tmode\ttorch_threads\tblas_threads\timg_per_s", flush=True)
     for name in configs:
         cfg = CONFIGS[name]
         torch.manual_seed(0)
@@ -173,26 +179,31 @@ def main():
         x = torch.randn(args.batch, cfg["chans"], cfg["img"], cfg["img"])
         y = torch.randint(0, cfg["classes"], (args.batch,))
 
-        def train_step():
+        def train_step(smoothing=0.1):
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+            loss = F.cross_entropy(model(x), y, label_smoothing=smoothing)
             loss.backward()
             opt.step()
+
+        def train_nosmooth():
+            train_step(0.0)
 
         def infer_step():
             with torch.no_grad():
                 model(x)
 
         for nt in threads:
-            torch.set_num_threads(nt)
-            if set_blas:
-                set_blas(nt)
-            for mode, step in (("train", train_step), ("infer", infer_step)):
-                model.train(mode == "train")
-                n, dt, cpu = timed(step, args.warmup, args.seconds)
-                print(f"{name}\t{mode}\t{nt}\t{n * args.batch / dt:.1f}", flush=True)
-                print(f"torch_peer: {name} {mode} threads {nt}: {n} steps in {dt:.2f} s, "
-                      f"CPU/wall {cpu / dt:.2f}", file=sys.stderr)
+            for nb in (threads if set_blas else [0]):
+                torch.set_num_threads(nt)
+                if set_blas:
+                    set_blas(nb)
+                for mode, step in (("train", train_step), ("train-nosmooth", train_nosmooth),
+                                   ("infer", infer_step)):
+                    model.train(mode != "infer")
+                    n, dt, cpu = timed(step, args.warmup, args.seconds)
+                    print(f"{name}\t{mode}\t{nt}\t{nb}\t{n * args.batch / dt:.1f}", flush=True)
+                    print(f"torch_peer: {name} {mode} torch {nt} x OpenBLAS {nb}: {n} steps in {dt:.2f} s, "
+                          f"CPU/wall {cpu / dt:.2f}", file=sys.stderr)
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # KiB on Linux
     print(f"torch_peer: peak RSS {rss_mb:.0f} MiB; load average now "

@@ -1,6 +1,7 @@
 /* attncache.c — teacher-attention caches: codecs, writer, read-ahead reader
  * (attncache.h, teacher-attn(5)). */
 #include "attncache.h"
+#include "attncode.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -50,11 +51,37 @@ static int bf16_decode(const uint8_t *in, size_t len, size_t rows, int N, float 
     return 0;
 }
 
-/* The codecs a cache may name. A new encoding (lib/attncode) is one more
- * entry: {name, SS_U8, 0, its max_bytes, encode, decode}. */
+/* The quantised encodings of lib/attncode (docs/kd.md): one blob of all
+ * rows of a batch, stored as U8 [bytes]. */
+#define AC_CODEC(NAME, SPEC)                                                                        \
+    static int NAME##_opts(ss_ac_opts *o) { return ss_ac_parse(SPEC, o, NULL); }                   \
+    static size_t NAME##_max(size_t rows, int N)                                                    \
+    {                                                                                               \
+        ss_ac_opts o;                                                                               \
+        return NAME##_opts(&o) || rows > 65535 ? 0 : ss_ac_size(&o, (int)rows, N);                  \
+    }                                                                                               \
+    static int NAME##_encode(const float *in, size_t rows, int N, uint8_t *out, size_t *len, ss_err *e) \
+    {                                                                                               \
+        ss_ac_opts o;                                                                               \
+        if (NAME##_opts(&o) || rows > 65535) return ss_fail(e, SPEC ": %zu rows per batch (65535 at most)", rows); \
+        *len = ss_ac_size(&o, (int)rows, N);                                                        \
+        return ss_ac_encode(out, *len, in, (int)rows, N, &o, e);                                    \
+    }                                                                                               \
+    static int NAME##_decode(const uint8_t *in, size_t len, size_t rows, int N, float *out, ss_err *e) \
+    {                                                                                               \
+        if (rows > 65535) return ss_fail(e, SPEC ": %zu rows per batch (65535 at most)", rows);     \
+        return ss_ac_decode(out, (int)rows, N, in, len, e);                                         \
+    }
+AC_CODEC(sqrt63, "sqrt:63")
+AC_CODEC(sqrt15, "sqrt:15,pack4")
+
+/* The codecs a cache may name. A new encoding is one more entry:
+ * {name, dtype, fixed, max_bytes, encode, decode}. */
 static const ss_attn_codec codecs[] = {
     {"f32", SS_F32, 1, f32_max, f32_encode, f32_decode},
     {"bf16", SS_BF16, 1, bf16_max, bf16_encode, bf16_decode},
+    {"sqrt63", SS_U8, 0, sqrt63_max, sqrt63_encode, sqrt63_decode},
+    {"sqrt15", SS_U8, 0, sqrt15_max, sqrt15_encode, sqrt15_decode},
 };
 
 const ss_attn_codec *ss_attn_codec_find(const char *name)
@@ -64,7 +91,7 @@ const ss_attn_codec *ss_attn_codec_find(const char *name)
     return NULL;
 }
 
-const char *ss_attn_codec_names(void) { return "f32, bf16"; }
+const char *ss_attn_codec_names(void) { return "f32, bf16, sqrt63, sqrt15"; }
 
 /* ---------------------------------------------------------------- writing */
 

@@ -28,13 +28,15 @@
  * in float (no rounding to 8 bits between steps); blur is an exact Gaussian
  * (PIL approximates with box filters).
  */
-#include "data.h"
+#include "transform.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
+#include "pixops.h"
 #include "rng.h"
 
 enum { G_EVAL = 1, G_PADCROP = 2, G_RRC = 3 };
@@ -365,7 +367,7 @@ int ss_transform_apply_view(const ss_transform *t, const ss_image *src0, uint64_
         }
         src = &conv;
     }
-    /* Working images live in per-thread scratch (slots 3, 4; image.c uses
+    /* Working images live in per-thread scratch (slots 3, 4; pixops.c uses
      * 0..2 inside ss_resample). */
     int rc = -1;
     ss_fimage f = {t->oh, t->ow, t->c, ss_scratch(3, sizeof(float) * (size_t)t->oh * t->ow * t->c)};

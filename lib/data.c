@@ -8,17 +8,26 @@
  *              | ("cifar10:" | "cifar100:") TARBALL ":" ("train" | "test")
  *              | "folder:" PATH            (directory, .tar, .tar.gz, .tgz, .zip)
  *              | "stream:" PATH            ("-" = standard input)
+ *              | "cifar-c:" DIR ":" CORRUPTION ":" SEVERITY
  *     option  := "dir=" PATH | "labels=" ("fine"|"coarse") | "classes=" FILE
  *              | "holdout=" K | "part=" ("train"|"val")
  *              | "per-class=" N | "n=" N | "seed=" S
+ *              | "corrupt=" NAME ":" SEVERITY | "corrupt-table=" TABLE
+ *              | "corrupt-seed=" S
  *
  * Options are recognised from the end of the spec ("," + a known key + "="),
  * so a path may itself contain commas as long as no comma is followed by
  * such a key.
  *
  * Canonical spec: paths made absolute (realpath), options in the fixed
- * order holdout, part, per-class, n, seed; Fashion-MNIST without dir= (its
- * content is MD5-verified, so every copy is the same data).
+ * order holdout, part, per-class, n, seed, corrupt, corrupt-table,
+ * corrupt-seed; Fashion-MNIST without dir= (its content is MD5-verified, so
+ * every copy is the same data).
+ *
+ * Corruption (corrupt.h): with corrupt=NAME:S every image is corrupted as
+ * it is read, keyed by its source index (so a subset sees the same
+ * corrupted image as the whole set), decoded at full size; corrupt-table
+ * (auto, imagenet, cifar; default auto) and corrupt-seed (default 0).
  *
  * Held-out split: with holdout=K, the first K samples of each class, in a
  * per-class permutation keyed by the fixed seed SS_HOLDOUT_SEED (never the
@@ -32,12 +41,16 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
+#include "corrupt.h"
 #include "rng.h"
+#include "safetensors.h"
 
 #define SS_HOLDOUT_SEED 0x5354415f484f4c44ULL  /* "STA_HOLD" */
 #define FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
@@ -48,6 +61,10 @@ struct ss_dataset {
     size_t n;
     uint32_t *sel;      /* n source indices; NULL = identity */
     char *spec;         /* canonical */
+    int corrupt_k, corrupt_s, corrupt_table;   /* corrupt_k -1: none */
+    uint64_t corrupt_seed;
+    size_t spec_base;   /* length of spec without the corrupt options */
+    size_t spec_cap;
 };
 
 char **ss_src_names_dup(const char *const *names, int n, ss_err *e)
@@ -89,10 +106,12 @@ typedef struct spec_opts {
     long per_class, total; /* -1: none */
     uint64_t seed;
     int seed_set;
+    int corrupt_k, corrupt_s, corrupt_table;   /* corrupt_k -1: none */
+    uint64_t corrupt_seed;
 } spec_opts;
 
-static const char *const OPT_KEYS[] = {"dir", "labels", "classes", "holdout", "part",
-                                       "per-class", "n", "seed"};
+static const char *const OPT_KEYS[] = {"dir", "labels", "classes", "holdout", "part", "per-class",
+                                       "n", "seed", "corrupt", "corrupt-table", "corrupt-seed"};
 
 static int parse_long(const char *key, const char *v, long lo, long hi, long *out, ss_err *e)
 {
@@ -121,12 +140,33 @@ static int apply_opt(spec_opts *o, const char *key, const char *v, ss_err *e)
         o->part_set = 1;
     } else if (!strcmp(key, "per-class")) return parse_long(key, v, 1, 1L << 30, &o->per_class, e);
     else if (!strcmp(key, "n")) return parse_long(key, v, 1, 1L << 31, &o->total, e);
-    else if (!strcmp(key, "seed")) {
+    else if (!strcmp(key, "seed") || !strcmp(key, "corrupt-seed")) {
         char *end;
         errno = 0;
         unsigned long long x = strtoull(v, &end, 10);
-        if (errno || end == v || *end || *v == '-') return ss_fail(e, "option seed=%s: expected an unsigned integer", v);
-        o->seed = x, o->seed_set = 1;
+        if (errno || end == v || *end || *v == '-') return ss_fail(e, "option %s=%s: expected an unsigned integer", key, v);
+        if (key[0] == 's') o->seed = x, o->seed_set = 1;
+        else o->corrupt_seed = x;
+    } else if (!strcmp(key, "corrupt")) {
+        const char *c = strrchr(v, ':');
+        char name[64];
+        long sev;
+        if (!c || (size_t)(c - v) >= sizeof name)
+            return ss_fail(e, "option corrupt=%s: expected NAME:SEVERITY (e.g. fog:3)", v);
+        memcpy(name, v, (size_t)(c - v));
+        name[c - v] = 0;
+        if ((o->corrupt_k = ss_corruption_find(name)) < 0)
+            return ss_fail(e, "option corrupt=%s: unknown corruption '%s' (gaussian_noise, shot_noise, impulse_noise, "
+                              "defocus_blur, glass_blur, motion_blur, zoom_blur, snow, frost, fog, brightness, contrast, "
+                              "elastic_transform, pixelate, jpeg_compression)", v, name);
+        char *end;
+        sev = strtol(c + 1, &end, 10);
+        if (end == c + 1 || *end || sev < 1 || sev > 5)
+            return ss_fail(e, "option corrupt=%s: severity '%s' (1..5)", v, c + 1);
+        o->corrupt_s = (int)sev;
+    } else if (!strcmp(key, "corrupt-table")) {
+        if ((o->corrupt_table = ss_ctable_find(v)) < 0)
+            return ss_fail(e, "option corrupt-table=%s: expected auto, imagenet or cifar", v);
     }
     return 0;
 }
@@ -145,7 +185,8 @@ static int split_opts(char *s, spec_opts *o, ss_err *e)
             if (strlen(OPT_KEYS[k]) == klen && !strncmp(kv, OPT_KEYS[k], klen)) known = 1;
         if (!known) {
             *eq = 0;
-            return ss_fail(e, "unknown option '%s' (known: dir, labels, classes, holdout, part, per-class, n, seed)", kv);
+            return ss_fail(e, "unknown option '%s' (known: dir, labels, classes, holdout, part, per-class, n, seed, "
+                              "corrupt, corrupt-table, corrupt-seed)", kv);
         }
         *eq = 0;
         if (apply_opt(o, kv, eq + 1, e)) return -1;
@@ -302,10 +343,11 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
     spec_opts o;
     memset(&o, 0, sizeof o);
     o.holdout = o.per_class = o.total = -1;
+    o.corrupt_k = -1;
     if (split_opts(s, &o, e)) goto fail_spec;
     char *colon = strchr(s, ':');
     if (!colon) {
-        ss_fail(e, "no source in '%s' (expected fashion-mnist:, idx:, cifar10:, cifar100:, folder: or stream:)", s);
+        ss_fail(e, "no source in '%s' (expected fashion-mnist:, idx:, cifar10:, cifar100:, cifar-c:, folder: or stream:)", s);
         goto fail_spec;
     }
     *colon = 0;
@@ -360,8 +402,27 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
     } else if (!strcmp(kind, "stream")) {
         rc = ss_src_stream(&d->src, arg, e);
         snprintf(canon, cap, "stream:%s", strcmp(arg, "-") ? abspath(arg, ap1) : "-");
+    } else if (!strcmp(kind, "cifar-c")) {
+        char *c3 = strrchr(arg, ':'), *c2 = NULL;
+        if (c3) {
+            *c3 = 0;
+            c2 = strrchr(arg, ':');
+        }
+        long sev = 0;
+        if (!c2) {
+            ss_fail(e, "cifar-c:%s: expected cifar-c:DIR:CORRUPTION:SEVERITY", arg);
+            goto fail_spec;
+        }
+        if (parse_long("cifar-c severity", c3 + 1, 1, 5, &sev, e)) goto fail_spec;
+        if (ss_corruption_find(c2 + 1) < 0) {
+            ss_fail(e, "cifar-c: unknown corruption '%s'", c2 + 1);
+            goto fail_spec;
+        }
+        *c2 = 0;
+        rc = ss_src_cifarc(&d->src, arg, c2 + 1, (int)sev, e);
+        snprintf(canon, cap, "cifar-c:%s:%s:%ld", abspath(arg, ap1), c2 + 1, sev);
     } else {
-        ss_fail(e, "unknown source '%s' (expected fashion-mnist, idx, cifar10, cifar100, folder or stream)", kind);
+        ss_fail(e, "unknown source '%s' (expected fashion-mnist, idx, cifar10, cifar100, cifar-c, folder or stream)", kind);
         goto fail_spec;
     }
     if (rc) goto fail;
@@ -392,6 +453,10 @@ ss_dataset *ss_dataset_open(const char *spec, ss_err *e)
     if (o.per_class > 0 || o.total > 0)
         cl += (size_t)snprintf(canon + cl, cap - cl, ",seed=%llu", (unsigned long long)o.seed);
     d->spec = canon;
+    d->spec_base = cl, d->spec_cap = cap;
+    d->corrupt_k = -1;
+    if (o.corrupt_k >= 0)
+        ss_dataset_set_corrupt(d, o.corrupt_k, o.corrupt_s, o.corrupt_table, o.corrupt_seed, NULL);
     free(s);
     return d;
 fail_src:
@@ -401,6 +466,20 @@ fail_spec:
     free(d->sel);
     free(s), free(canon), free(d);
     return NULL;
+}
+
+int ss_dataset_set_corrupt(ss_dataset *d, int k, int s, int table, uint64_t seed, ss_err *e)
+{
+    if (k >= SS_NCORRUPT || (k >= 0 && (s < 1 || s > SS_NSEVERITY)) ||
+        (table != SS_CTABLE_AUTO && table != SS_CTABLE_IMAGENET && table != SS_CTABLE_CIFAR))
+        return ss_fail(e, "corruption %d, severity %d, table %d out of range", k, s, table);
+    d->corrupt_k = k < 0 ? -1 : k, d->corrupt_s = s;
+    d->corrupt_table = table, d->corrupt_seed = seed;
+    d->spec[d->spec_base] = 0;
+    if (k >= 0)
+        snprintf(d->spec + d->spec_base, d->spec_cap - d->spec_base, ",corrupt=%s:%d,corrupt-table=%s,corrupt-seed=%llu",
+                 ss_corruption_name(k), s, ss_ctable_name(table), (unsigned long long)seed);
+    return 0;
 }
 
 void ss_dataset_close(ss_dataset *d)
@@ -444,6 +523,69 @@ void ss_dataset_norm(const ss_dataset *d, float mean[3], float std[3])
     }
 }
 
+/* 1 or 3 comma-separated finite numbers (> 0 when positive) into v[3]. */
+static int parse_norm(const char *key, const char *s, int positive, float v[3], ss_err *e)
+{
+    const char *p = s;
+    int n = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        float x = strtof(p, &end);
+        if (end == p || errno || !isfinite(x) || (positive && !(x > 0)) || n == 3) {
+            n = -1;
+            break;
+        }
+        v[n++] = x;
+        if (!*end) break;
+        if (*end != ',') {
+            n = -1;
+            break;
+        }
+        p = end + 1;
+    }
+    if (n != 1 && n != 3)
+        return ss_fail(e, "%s: '%s' is not 1 or 3 comma-separated numbers%s", key, s, positive ? " > 0" : "");
+    if (n == 1) v[1] = v[2] = v[0];
+    return 0;
+}
+
+int ss_norm_from_meta(const ss_record *r, float mean[3], float std[3], ss_err *e)
+{
+    const char *ms = ss_record_meta(r, "ssta.mean"), *ss = ss_record_meta(r, "ssta.std");
+    if (!ms && !ss) return 0;
+    if (!ms || !ss) return ss_fail(e, "has %s but not %s", ms ? "ssta.mean" : "ssta.std", ms ? "ssta.std" : "ssta.mean");
+    float m[3], sd[3];
+    if (parse_norm("ssta.mean", ms, 0, m, e) || parse_norm("ssta.std", ss, 1, sd, e)) return -1;
+    memcpy(mean, m, sizeof m);
+    memcpy(std, sd, sizeof sd);
+    return 1;
+}
+
+/* The shortest "%.Ng" that reads back as x. */
+static void fmt_float(char *buf, size_t n, float x)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+int ss_norm_to_meta(ss_record *r, int c, const float mean[3], const float std[3], ss_err *e)
+{
+    if (c != 1 && c != 3) return ss_fail(e, "normalisation of %d channels (expected 1 or 3)", c);
+    char mb[64] = "", sb[64] = "";
+    for (int k = 0; k < c; k++) {
+        char a[24], b[24];
+        fmt_float(a, sizeof a, mean[k]);
+        fmt_float(b, sizeof b, std[k]);
+        snprintf(mb + strlen(mb), sizeof mb - strlen(mb), "%s%s", k ? "," : "", a);
+        snprintf(sb + strlen(sb), sizeof sb - strlen(sb), "%s%s", k ? "," : "", b);
+    }
+    if (ss_record_set_meta(r, "ssta.mean", mb, e) || ss_record_set_meta(r, "ssta.std", sb, e)) return -1;
+    return 0;
+}
+
 void ss_dataset_item_name(const ss_dataset *d, size_t i, char *buf, size_t n)
 {
     size_t j = ss_dataset_source_index(d, i);
@@ -460,17 +602,27 @@ int ss_dataset_get_ex(ss_dataset *d, size_t i, int min_side, int want_c, ss_imag
     size_t j = ss_dataset_source_index(d, i);
     ss_src *s = &d->src;
     if (label) *label = s->labels[j];
+    int corrupt = d->corrupt_k >= 0;
     if (s->pix) {
         size_t sz = (size_t)s->h * s->w * s->c;
         if (ss_image_alloc(im, s->h, s->w, s->c, e)) return -1;
         memcpy(im->pix, s->pix + j * sz, sz);
-        if (want_c && want_c != s->c && ss_image_to_channels(im, want_c, e)) {
-            ss_image_free(im);
-            return -1;
-        }
-        return 0;
+    } else if (s->get(s, j, corrupt ? 0 : min_side, corrupt ? 0 : want_c, im, e)) {
+        return -1;
     }
-    return s->get(s, j, min_side, want_c, im, e);
+    /* A corruption sees the source's own pixels (full size, native
+     * channels) and is keyed by the source index. */
+    if (corrupt && ss_corrupt(im, d->corrupt_k, d->corrupt_s, d->corrupt_table, d->corrupt_seed, j, e)) {
+        ss_image_free(im);
+        char nm[512];
+        ss_dataset_item_name(d, i, nm, sizeof nm);
+        return ss_prefix(e, "%s", nm);
+    }
+    if (want_c && want_c != im->c && ss_image_to_channels(im, want_c, e)) {
+        ss_image_free(im);
+        return -1;
+    }
+    return 0;
 }
 
 int ss_dataset_get(ss_dataset *d, size_t i, ss_image *im, int *label, ss_err *e)
@@ -480,22 +632,10 @@ int ss_dataset_get(ss_dataset *d, size_t i, ss_image *im, int *label, ss_err *e)
 
 int ss_dataset_write_classes(const ss_dataset *d, const char *path, ss_err *e)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return ss_fail(e, "%s: %s", tmp, strerror(errno));
-    for (int k = 0; k < d->src.nclasses; k++) fprintf(f, "%s\n", d->src.class_names[k]);
-    if (fflush(f) || ferror(f)) {
-        fclose(f);
-        unlink(tmp);
-        return ss_fail(e, "%s: write error", tmp);
-    }
-    if (fclose(f) || rename(tmp, path)) {
-        int er = errno;
-        unlink(tmp);
-        return ss_fail(e, "%s: %s", path, strerror(er));
-    }
-    return 0;
+    ss_afile a;
+    if (ss_afile_open(&a, path, e)) return -1;
+    for (int k = 0; k < d->src.nclasses; k++) fprintf(a.f, "%s\n", d->src.class_names[k]);
+    return ss_afile_commit(&a, e);
 }
 
 void ss_epoch_order(uint64_t seed, uint32_t epoch, int shuffle, uint32_t *perm, uint32_t n)

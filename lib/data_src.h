@@ -1,6 +1,6 @@
 /* data_src.h — what a data *source* (one backend: IDX, CIFAR, image folder,
  * image stream) provides to data.c. Private to the data module: tools use
- * data.h only.
+ * the public headers (dataset.h, data.h) only.
  *
  * A source knows every label up front (subsets and the held-out split are
  * drawn from labels without decoding a pixel). Its pixels are either one
@@ -10,7 +10,8 @@
 #ifndef SS_DATA_SRC_H
 #define SS_DATA_SRC_H
 
-#include "data.h"
+#include "dataset.h"
+#include "image.h"
 
 typedef struct ss_src {
     size_t n;
@@ -36,6 +37,9 @@ int ss_src_idx(ss_src *s, const char *images, const char *labels, ss_err *e);
 int ss_src_cifar(ss_src *s, const char *tarball, int hundred, int test, int coarse, ss_err *e);
 int ss_src_folder(ss_src *s, const char *path, const char *classes_file, ss_err *e);
 int ss_src_stream(ss_src *s, const char *path, ss_err *e);
+/* CIFAR-10-C / CIFAR-100-C: DIR/CORRUPTION.npy rows of severity 1..5 and
+ * DIR/labels.npy (cifarc.c). */
+int ss_src_cifarc(ss_src *s, const char *dir, const char *corruption, int severity, ss_err *e);
 
 /* Helpers shared by the sources (data.c). */
 char **ss_src_names_dup(const char *const *names, int n, ss_err *e);

@@ -23,7 +23,7 @@
 #define SS_KIND_ATTN "attn"              /* vit-fwd --attn: chosen heads of chosen blocks */
 #define SS_KIND_TEACHER_ATTN "teacher-attn" /* attn-dump: a KD cache (attncache.h) */
 #define SS_KIND_GRADS "grads"            /* distill-step --dump-grads */
-#define SS_KIND_IMAGES "images"          /* image streams (data.h) */
+#define SS_KIND_IMAGES "images"          /* image streams (imgstream.h) */
 
 /* Metadata keys shared by tools. */
 #define SS_META_KIND "ssta.kind"

@@ -18,7 +18,8 @@
  * archive has no random access) and decoded on demand. Memory is then the
  * size of the encoded images; use a plain .tar or a directory for sets
  * larger than memory. In an archive, a leading folder shared by every
- * member (e.g. "train/") is not a class.
+ * member (e.g. "train/") is not a class. A class folder whose name holds a
+ * line break is refused at open (class lists are one name a line).
  */
 #include "data_src.h"
 
@@ -34,6 +35,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+
+#include "codec.h"
 
 #define FOLDER_MAX_FILE ((size_t)256 << 20)
 
@@ -537,6 +540,21 @@ int ss_src_folder(ss_src *s, const char *path, const char *classes_file, ss_err 
         goto fail;
     }
     qsort(f->items, f->n, sizeof *f->items, cmp_item);
+    /* Class names travel as lines (classes files, ssta.classes, `ssta-data
+     * classes`): a line break inside one would shift every later label. */
+    for (size_t i = 0; i < f->n; i++)
+        if (strpbrk(f->items[i].cls, "\n\r")) {
+            char esc[512];
+            size_t k = 0;
+            for (const char *p = f->items[i].cls; *p && k + 3 < sizeof esc; p++) {
+                if (*p == '\n' || *p == '\r') esc[k++] = '\\', esc[k++] = *p == '\n' ? 'n' : 'r';
+                else esc[k++] = *p;
+            }
+            esc[k] = 0;
+            ss_fail(e, "folder: %s: class folder '%s' has a line break in its name (class lists are one name a line); rename it",
+                    path, esc);
+            goto fail;
+        }
     /* Classes: sorted distinct folder names, or the classes file. */
     char **names = NULL;
     int nc = 0;

@@ -4,8 +4,17 @@
  *     "label"  I64 []   (or [1])
  * Header metadata "ssta.classes" (optional) lists the class names, one per
  * line ('\n' separated); without it classes are "0".."K-1" with K = largest
- * label + 1. A stream, possibly on standard input, has no random access:
- * the whole stream is read at open and its images kept in memory.
+ * label + 1. "ssta.mean" / "ssta.std" (optional) give the normalisation of
+ * the source the images came from (the data set's customary values, see
+ * dataset.h); without them it is 0.5 / 0.5 per channel. A stream, possibly on
+ * standard input, has no random access: the whole stream is read at open
+ * and its images kept in memory.
+ *
+ * Concatenated streams (cat a.sts b.sts) hold a header record for each
+ * part. A later header is skipped when its kind, class list and
+ * normalisation equal the first header's, and refused otherwise (the
+ * message says which field differs). Messages and item names use record
+ * numbers as sts(5) counts them (0-based, headers included).
  *
  * Also the writer side: ss_imgstream_header / ss_imgstream_put, used by
  * tools that export a dataset and by the tests.
@@ -16,10 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imgstream.h"
 #include "stream.h"
 
 typedef struct imgs {
     ss_image *im;
+    long *rec;       /* record number of each image */
     size_t n, cap;
     char *path;
 } imgs;
@@ -30,6 +41,7 @@ static void imgs_close(ss_src *s)
     if (!m) return;
     for (size_t i = 0; i < m->n; i++) ss_image_free(&m->im[i]);
     free(m->im);
+    free(m->rec);
     free(m->path);
     free(m);
     s->impl = NULL;
@@ -51,7 +63,7 @@ static int imgs_get(ss_src *s, size_t i, int min_side, int want_c, ss_image *out
 static void imgs_item_name(const ss_src *s, size_t i, char *buf, size_t n)
 {
     const imgs *m = s->impl;
-    snprintf(buf, n, "%s: record %zu", m->path, i + 1);
+    snprintf(buf, n, "%s: record %ld", m->path, m->rec[i]);
 }
 
 int ss_src_stream(ss_src *s, const char *path, ss_err *e)
@@ -75,6 +87,10 @@ int ss_src_stream(ss_src *s, const char *path, ss_err *e)
     int rc = ss_sreader_next(rd, &r, e), maxl = -1;
     size_t lcap = 0;
     char *classes = NULL;
+    ss_record first;   /* the first header's fields that later headers must repeat */
+    ss_record_init(&first);
+    static const char *const same[] = {"ssta.kind", "ssta.classes", "ssta.mean", "ssta.std"};
+    for (int ch = 0; ch < 3; ch++) s->mean[ch] = 0.5f, s->std[ch] = 0.5f;   /* fallback: no ssta.mean/std */
     if (rc == 0) rc = ss_fail(e, "%s: empty stream (no header record)", path);
     if (rc == 1) {
         const char *kind = ss_record_meta(&r, "ssta.kind");
@@ -84,39 +100,57 @@ int ss_src_stream(ss_src *s, const char *path, ss_err *e)
         } else {
             const char *c = ss_record_meta(&r, "ssta.classes");
             if (c && !(classes = strdup(c))) rc = ss_fail(e, "out of memory");
+            if (rc == 1 && ss_norm_from_meta(&r, s->mean, s->std, e) < 0)
+                rc = ss_prefix(e, "%s: record 0", path);
+            for (size_t f = 0; rc == 1 && f < sizeof same / sizeof *same; f++) {
+                const char *v = ss_record_meta(&r, same[f]);
+                if (v && ss_record_set_meta(&first, same[f], v, e)) rc = -1;
+            }
         }
     }
     while (rc == 1 && (rc = ss_sreader_next(rd, &r, e)) == 1) {
-        size_t k = m->n;
+        long rec = ss_sreader_count(rd) - 1;
+        if (ss_stream_is_header(&r)) {   /* a concatenated stream's header */
+            for (size_t f = 0; rc == 1 && f < sizeof same / sizeof *same; f++) {
+                const char *a = ss_record_meta(&first, same[f]), *b = ss_record_meta(&r, same[f]);
+                if (a || b ? !a || !b || strcmp(a, b) : 0)
+                    rc = ss_fail(e, "%s: record %ld: a later stream header whose %s differs from the first's; "
+                                 "concatenated image streams must agree in kind, classes and normalisation",
+                                 path, rec, same[f]);
+            }
+            continue;
+        }
         ss_tensor *ti = ss_record_find(&r, "image"), *tl = ss_record_find(&r, "label");
         if (!ti || !tl) {
-            rc = ss_fail(e, "%s: record %zu: needs tensors 'image' and 'label'", path, k + 1);
+            rc = ss_fail(e, "%s: record %ld: needs tensors 'image' and 'label'", path, rec);
             break;
         }
         int nd = ti->ndim;
         if (ti->dtype != SS_U8 || (nd != 2 && nd != 3) || (nd == 3 && ti->shape[2] != 1 && ti->shape[2] != 3) ||
             ti->shape[0] <= 0 || ti->shape[1] <= 0 || ti->shape[0] > 65500 || ti->shape[1] > 65500) {
-            rc = ss_fail(e, "%s: record %zu: 'image' must be U8 [H,W,C] with C = 1 or 3", path, k + 1);
+            rc = ss_fail(e, "%s: record %ld: 'image' must be U8 [H,W,C] with C = 1 or 3", path, rec);
             break;
         }
         if (tl->dtype != SS_I64 || ss_tensor_numel(tl) != 1) {
-            rc = ss_fail(e, "%s: record %zu: 'label' must be one I64", path, k + 1);
+            rc = ss_fail(e, "%s: record %ld: 'label' must be one I64", path, rec);
             break;
         }
         int64_t lab;
         memcpy(&lab, tl->data, 8);
         if (lab < 0 || lab > 1000000) {
-            rc = ss_fail(e, "%s: record %zu: label %lld out of range", path, k + 1, (long long)lab);
+            rc = ss_fail(e, "%s: record %ld: label %lld out of range", path, rec, (long long)lab);
             break;
         }
         if (m->n == m->cap) {
             size_t nc = m->cap ? m->cap * 2 : 1024;
             ss_image *ni = realloc(m->im, nc * sizeof *ni);
-            if (!ni) {
+            if (ni) m->im = ni;
+            long *nr = ni ? realloc(m->rec, nc * sizeof *nr) : NULL;
+            if (!nr) {
                 rc = ss_fail(e, "out of memory");
                 break;
             }
-            m->im = ni, m->cap = nc;
+            m->rec = nr, m->cap = nc;
         }
         if (m->n >= lcap) {
             size_t nc = lcap ? lcap * 2 : 1024;
@@ -129,11 +163,12 @@ int ss_src_stream(ss_src *s, const char *path, ss_err *e)
         }
         ss_image *im = &m->im[m->n];
         if (ss_image_alloc(im, (int)ti->shape[0], (int)ti->shape[1], nd == 3 ? (int)ti->shape[2] : 1, e)) {
-            rc = ss_prefix(e, "%s: record %zu", path, k + 1);
+            rc = ss_prefix(e, "%s: record %ld", path, rec);
             break;
         }
         memcpy(im->pix, ti->data, ti->nbytes);
         s->labels[m->n] = (int32_t)lab;
+        m->rec[m->n] = rec;
         if (lab > maxl) maxl = (int)lab;
         if (m->n == 0) s->h = im->h, s->w = im->w, s->c = im->c;
         else {
@@ -144,6 +179,7 @@ int ss_src_stream(ss_src *s, const char *path, ss_err *e)
         m->n++;
     }
     ss_record_free(&r);
+    ss_record_free(&first);
     ss_sreader_close(rd);
     if (rc < 0) {
         free(classes);
@@ -183,7 +219,6 @@ int ss_src_stream(ss_src *s, const char *path, ss_err *e)
         ss_src_free(s);
         return ss_fail(e, "out of memory");
     }
-    for (int c = 0; c < 3; c++) s->mean[c] = 0.5f, s->std[c] = 0.5f;
     return 0;
 }
 
@@ -201,6 +236,13 @@ int ss_imgstream_header(ss_record *r, const char *producer, const ss_dataset *d,
     int rc = ss_record_set_meta(r, "ssta.classes", buf, e);
     free(buf);
     if (rc < 0) return -1;
+    /* the source's normalisation, so that a model without its own reads
+     * the stream as it reads the source (channels vary: 3 values) */
+    float mean[3], std[3];
+    int h, w, c;
+    ss_dataset_norm(d, mean, std);
+    ss_dataset_geometry(d, &h, &w, &c);
+    if (ss_norm_to_meta(r, c == 1 ? 1 : 3, mean, std, e)) return -1;
     return ss_record_set_meta(r, "ssta.data", ss_dataset_spec(d), e) < 0 ? -1 : 0;
 }
 

@@ -10,12 +10,16 @@
  * ss_loader_start_epoch may be called at any time: batches of the old epoch
  * still being filled are finished and discarded (generation counter).
  */
-#include "data.h"
+#include "loader.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "dataset.h"
+#include "image.h"
+#include "transform.h"
 
 enum { SLOT_FREE = 0, SLOT_FILLING = 1, SLOT_READY = 2 };
 

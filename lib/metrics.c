@@ -62,6 +62,14 @@ void ss_topk_add64(ss_topk *t, const float *logits, const int64_t *y, int B, int
     for (int b = 0; b < B; b++) add_row(t, logits + (long)b * K, K, y[b] > K ? K : (long)y[b]);
 }
 
+long ss_first_nonfinite_row(const float *logits, int B, int K)
+{
+    for (long b = 0; b < B; b++)
+        for (int k = 0; k < K; k++)
+            if (!isfinite(logits[b * K + k])) return b;
+    return -1;
+}
+
 void ss_topk_merge(ss_topk *a, const ss_topk *b)
 {
     if (a->first_bad < 0 && b->first_bad >= 0) a->first_bad = a->rows + b->first_bad;

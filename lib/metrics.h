@@ -39,6 +39,9 @@ void ss_topk_init(ss_topk *t);
 void ss_topk_add(ss_topk *t, const float *logits, const int32_t *y, int B, int K);
 /* The same with int64 labels (stream records carry I64). */
 void ss_topk_add64(ss_topk *t, const float *logits, const int64_t *y, int B, int K);
+/* First of B rows (B,K) holding a non-finite value (NaN, +-inf), or -1.
+ * Labelled or not: what a tool checks before it trusts or writes logits. */
+long ss_first_nonfinite_row(const float *logits, int B, int K);
 /* a += b (fixed order sums of per-worker counts). */
 void ss_topk_merge(ss_topk *a, const ss_topk *b);
 

@@ -7,23 +7,12 @@
 
 #include "md5.h"
 
-static int parse_norm(const char *s, float v[3])
-{
-    int k = sscanf(s, "%f,%f,%f", &v[0], &v[1], &v[2]);
-    if (k == 1) v[1] = v[2] = v[0];
-    return k == 1 || k == 3 ? 0 : -1;
-}
-
+/* The one normalisation parser (dataset.h): 1 found, 0 absent, -1 bad. */
 static int read_norm(const ss_record *r, int *has, float mean[3], float std[3], ss_err *e)
 {
-    const char *mm = ss_record_meta(r, "ssta.mean"), *ms = ss_record_meta(r, "ssta.std");
-    *has = 0;
-    if (!mm && !ms) return 0;
-    if (!mm || !ms || parse_norm(mm, mean) || parse_norm(ms, std)) return ss_fail(e, "bad ssta.mean/ssta.std metadata");
-    for (int k = 0; k < 3; k++)
-        if (!(std[k] > 0)) return ss_fail(e, "bad ssta.std metadata '%s'", ms);
-    *has = 1;
-    return 0;
+    int rc = ss_norm_from_meta(r, mean, std, e);
+    *has = rc == 1;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The probe's head into f->m (whose cfg already has its classes and k). */

@@ -18,7 +18,7 @@
 #ifndef SS_MODELFILE_H
 #define SS_MODELFILE_H
 
-#include "data.h"
+#include "dataset.h"
 #include "err.h"
 #include "safetensors.h"
 #include "vit.h"

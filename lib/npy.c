@@ -56,7 +56,7 @@ static int hword(hp *h, const char *w)
     return 0;
 }
 
-int ss_npy_decode(const uint8_t *buf, size_t len, ss_record *r, const char *name, ss_err *e)
+int ss_npy_header(const uint8_t *buf, size_t len, ss_npy_info *info, ss_err *e)
 {
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) return ss_fail(e, "not a .npy file (bad magic)");
     int major = buf[6];
@@ -125,12 +125,26 @@ int ss_npy_decode(const uint8_t *buf, size_t len, ss_record *r, const char *name
     size_t es = ss_dtype_size(dt), nbytes = es;
     for (int i = 0; i < ndim; i++)
         if (ss_mul_size(nbytes, (size_t)shape[i], &nbytes) < 0) return ss_fail(e, ".npy: shape overflows");
-    size_t data = off + hlen;
+    info->dtype = dt;
+    info->ndim = ndim;
+    memcpy(info->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    info->data_offset = off + hlen;
+    info->nbytes = nbytes;
+    info->big_endian = bo == '>' && es > 1;
+    snprintf(info->descr, sizeof info->descr, "%s", descr);
+    return 0;
+}
+
+int ss_npy_decode(const uint8_t *buf, size_t len, ss_record *r, const char *name, ss_err *e)
+{
+    ss_npy_info in;
+    if (ss_npy_header(buf, len, &in, e)) return -1;
+    size_t data = in.data_offset, nbytes = in.nbytes, es = ss_dtype_size(in.dtype);
     if (len - data != nbytes)
-        return ss_fail(e, ".npy: %zu data bytes, but dtype '%s' and the shape need %zu", len - data, descr, nbytes);
-    ss_tensor *t = ss_record_add(r, name, dt, ndim, shape, buf + data, e);
+        return ss_fail(e, ".npy: %zu data bytes, but dtype '%s' and the shape need %zu", len - data, in.descr, nbytes);
+    ss_tensor *t = ss_record_add(r, name, in.dtype, in.ndim, in.shape, buf + data, e);
     if (!t) return -1;
-    if (bo == '>' && es > 1) {
+    if (in.big_endian) {
         uint8_t *p = t->data;
         for (size_t i = 0; i < nbytes; i += es)
             for (size_t a = 0, b = es - 1; a < b; a++, b--) {

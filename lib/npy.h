@@ -22,6 +22,19 @@
 
 #include "safetensors.h"
 
+/* The header of a .npy image: buf holds at least the preamble and the
+ * header dict (the data need not follow). */
+typedef struct ss_npy_info {
+    ss_dtype dtype;
+    int ndim;
+    int64_t shape[SS_MAX_DIMS];
+    size_t data_offset;   /* where the data start */
+    size_t nbytes;        /* prod(shape) * itemsize (overflow-checked) */
+    int big_endian;       /* '>' with itemsize > 1: the reader must swap */
+    char descr[32];
+} ss_npy_info;
+int ss_npy_header(const uint8_t *buf, size_t len, ss_npy_info *info, ss_err *e);
+
 /* Parses a complete .npy image and adds it to r as tensor `name`.
  * Errors: bad magic/version, malformed header, unsupported dtype, fortran
  * order, data size != prod(shape) * itemsize. */

@@ -1,4 +1,4 @@
-/* optim.c — AdamW, schedule and clipping (optim.h). */
+/* optim.c — AdamW, SGD, schedule and clipping (optim.h). */
 #include "optim.h"
 
 #include <math.h>
@@ -27,6 +27,18 @@ void ss_adamw_step(const ss_adamw *o, float *p, const float *g, float *m, float 
         float pi = (nodecay && nodecay[i]) ? p[i] : p[i] * dec;
         /* torch: denom = sqrt(v)/sqrt(bc2) + eps; p -= (lr/bc1) * m / denom */
         p[i] = pi - step * mi / (sqrtf(vi) / bc2s + o->eps);
+    }
+}
+
+void ss_sgd_step(float lr, float momentum, float wd, float *p, const float *g, float *buf,
+                 const uint8_t *nodecay, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f && !(nodecay && nodecay[i])) gi += wd * p[i];
+        float b = momentum * buf[i] + gi;
+        buf[i] = b;
+        p[i] -= lr * b;
     }
 }
 

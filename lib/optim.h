@@ -1,4 +1,4 @@
-/* optim.h — AdamW with decoupled weight decay, the learning-rate schedule,
+/* optim.h — AdamW with decoupled weight decay, SGD with momentum, the learning-rate schedule,
  * and global-norm gradient clipping, all over flat buffers (the layout of
  * ss_vit: params, grads, m, v are parallel arrays of n floats).
  *
@@ -24,6 +24,13 @@ void ss_adamw_defaults(ss_adamw *o);   /* betas (0.9, 0.999), eps 1e-8 */
 /* One update at step t (1-based). mask: 1 = no weight decay for that float. */
 void ss_adamw_step(const ss_adamw *o, float *p, const float *g, float *m, float *v,
                    const uint8_t *nodecay, const uint8_t *frozen, size_t n, uint64_t t);
+
+/* SGD with momentum exactly as torch.optim.SGD (dampening 0, no
+ * Nesterov): g' = g + wd*decay_i*p ; buf <- momentum*buf + g' (buf starts
+ * at 0, so the first step sets buf = g' as torch does) ; p <- p - lr*buf.
+ * DINO's linear evaluation: momentum 0.9, wd 0. */
+void ss_sgd_step(float lr, float momentum, float wd, float *p, const float *g, float *buf,
+                 const uint8_t *nodecay, size_t n);
 
 /* Learning rate at 0-based step s of `total`: linear warmup from
  * base/warmup to base over `warmup` steps (lr = base*(s+1)/warmup), then

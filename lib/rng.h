@@ -28,6 +28,7 @@ enum ss_rng_domain {
     SS_RNG_MIX = 6,      /* (seed, MIX, epoch, batch) mixup/cutmix     */
     SS_RNG_CORRUPT = 7,  /* (seed, CORRUPT, corruption, severity, i)   */
     SS_RNG_HEAD = 8,     /* (seed, HEAD, ...) random head selection    */
+    SS_RNG_CUE = 9,      /* (seed, CUE, class pair, k, what) cue-conflict set */
 };
 
 typedef struct ss_rng {

@@ -272,3 +272,28 @@ int ss_runner_pass(ss_runner *r, ss_pass *p, ss_err *e)
     free(pc);
     return rc;
 }
+
+/* ---------------------------------------------------------------- logits */
+
+typedef struct logits_ctx {
+    float *out;
+    int K;
+} logits_ctx;
+
+static int copy_logits(void *arg, ss_objio *io, ss_err *e)
+{
+    (void)e;
+    logits_ctx *c = arg;
+    memcpy(c->out + (size_t)io->lo * c->K, ss_vit_logits(io->acts[0]), (size_t)io->n * c->K * sizeof(float));
+    return 0;
+}
+
+int ss_runner_logits(ss_runner *r, int sl, const float *x, int B, float *out, ss_err *e)
+{
+    if (sl < 0 || sl >= r->nslots) return ss_fail(e, "no slot %d", sl);
+    logits_ctx c = {out, r->slots[sl]->m->cfg.num_classes};
+    if (c.K <= 0) return ss_fail(e, "the model has no classification head");
+    ss_pass p = {.B = B, .nitems = 1, .obj = copy_logits, .obj_ctx = &c};
+    p.item[0] = (ss_pass_item){.slot = sl, .x = x};
+    return ss_runner_pass(r, &p, e);
+}

@@ -116,6 +116,10 @@ typedef struct ss_pass {
 
 int ss_runner_pass(ss_runner *r, ss_pass *p, ss_err *e);
 
+/* Logits (B,classes) of B inputs x on a forward-only slot (one pass, no
+ * objective): the evaluators' way to a model's predictions. */
+int ss_runner_logits(ss_runner *r, int slot, const float *x, int B, float *out, ss_err *e);
+
 /* The parallel-for under ss_runner_pass, for work that is not a plain pass
  * (head ranking's shared prefixes): fn(ctx, w, lo, hi) on every worker at
  * once. The first failing worker's error (lowest w) is returned. */

@@ -4,7 +4,7 @@
  * named tensors plus a string->string __metadata__ map. Checkpoints are single
  * records on disk; tensor streams (stream.h) are records back to back.
  *
- * Byte layout (huggingface/safetensors, see docs/formats.md and sts(5)):
+ * Byte layout (huggingface/safetensors; the full specification is man/man5/sts.5):
  *   u64 LE  N          length of the JSON header
  *   N bytes JSON       {"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},
  *                       ..., "__metadata__":{"k":"v",...}}  (space padded)

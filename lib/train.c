@@ -13,6 +13,7 @@ struct ss_trainer {
     ss_runner *r;
     int slot, pset;
     int nextra;                    /* frozen models after the student */
+    int extras_on;
     int extra_slot[SS_PASS_MAX];
     const float *extra_params[SS_PASS_MAX];
     float *mom, *var;
@@ -36,6 +37,8 @@ ss_trainer *ss_trainer_new(ss_vit *m, const ss_trainer_cfg *cfg, ss_err *e)
     }
     t->m = m;
     t->cfg = *cfg;
+    if (!(t->cfg.ce_weight > 0)) t->cfg.ce_weight = 1.0f;
+    t->extras_on = 1;
     if (!(t->r = ss_runner_new(cfg->workers, e))) goto fail;
     t->pset = ss_runner_pset(t->r, m->nparams, cfg->freeze_backbone ? m->nbackbone : 0, e);
     if (t->pset < 0) goto fail;
@@ -92,6 +95,7 @@ int ss_trainer_add_model(ss_trainer *t, const ss_vit *m, const float *params, ss
 }
 
 ss_runner *ss_trainer_runner(ss_trainer *t) { return t->r; }
+void ss_trainer_run_models(ss_trainer *t, int on) { t->extras_on = on; }
 float *ss_trainer_grads(ss_trainer *t) { return ss_runner_grad(t->r, t->pset); }
 uint64_t ss_trainer_steps(const ss_trainer *t) { return t->step; }
 
@@ -114,8 +118,9 @@ static int ce_objective(void *arg, ss_objio *io, ss_err *e)
     ss_topk_init(&tk);
     ss_topk_add(&tk, lg, y, io->n, K);
     io->stats[SS_ST_TOP1] += (double)tk.top1;
-    io->stats[SS_ST_LOSS] += ss_ce_loss(lg, y, io->n, K, t->cfg.label_smoothing, 1.0f / (float)io->B,
-                                        io->dlogits[0], NULL);
+    float a = t->cfg.ce_weight;
+    io->stats[SS_ST_LOSS] += a * ss_ce_loss(lg, y, io->n, K, t->cfg.label_smoothing, a / (float)io->B,
+                                            io->dlogits[0], NULL);
     if (t->obj) return t->obj(t->obj_ctx, io, e);
     return 0;
 }
@@ -127,7 +132,7 @@ static void fill_pass(ss_trainer *t, ss_pass *p, const float *x, int B, int trai
     p->item[0] = (ss_pass_item){.slot = t->slot, .x = x, .train = train && !t->cfg.freeze_backbone,
                                 .backward = train, .head_only = t->cfg.freeze_backbone};
     p->nitems = 1;
-    if (train)
+    if (train && t->extras_on)
         for (int i = 0; i < t->nextra; i++)
             p->item[p->nitems++] = (ss_pass_item){.slot = t->extra_slot[i], .params = t->extra_params[i], .x = x};
     p->run = (ss_vit_run){.train = train, .drop_path = t->cfg.drop_path, .seed = t->cfg.seed, .step = t->step,
@@ -174,7 +179,10 @@ int ss_trainer_step(ss_trainer *t, const float *x, const int32_t *y, int B, doub
     ss_adamw o = t->cfg.opt;
     o.lr = (float)lr;
     t->step++;
-    ss_adamw_step(&o, m->params + off, g, t->mom + off, t->var + off, t->nodecay + off, NULL, n, t->step);
+    if (t->cfg.sgd)
+        ss_sgd_step(o.lr, t->cfg.sgd_momentum, o.wd, m->params + off, g, t->mom + off, t->nodecay + off, n);
+    else
+        ss_adamw_step(&o, m->params + off, g, t->mom + off, t->var + off, t->nodecay + off, NULL, n, t->step);
     if (st) *st = s;
     return 0;
 }

@@ -47,6 +47,7 @@ typedef struct ss_trainer_cfg {
     int batch;             /* Bmax */
     int hin, win;          /* input size */
     float label_smoothing;
+    float ce_weight;       /* alpha: weight of the cross-entropy (0 = 1) */
     float drop_path;
     float drop_rate;       /* dropout (vit.h) */
     float clip;            /* global-norm clip, 0 = off */
@@ -54,6 +55,10 @@ typedef struct ss_trainer_cfg {
     int decay_tokens;      /* 1: weight-decay cls_token and pos_embed too (DINO) */
     uint64_t seed;
     ss_adamw opt;          /* lr is set per step */
+    int sgd;               /* 1: SGD with momentum sgd_momentum (and weight decay
+                              opt.wd) instead of AdamW; the momentum buffer is
+                              saved as "optim.m.<name>" */
+    float sgd_momentum;
 } ss_trainer_cfg;
 
 typedef struct ss_trainer ss_trainer;
@@ -67,6 +72,9 @@ int ss_trainer_set_objective(ss_trainer *t, ss_objective obj, void *ctx, int nus
  * step: params NULL = m->params. Returns its item index in io->acts (1, 2,
  * ...) or -1. m must take the trainer's input size. */
 int ss_trainer_add_model(ss_trainer *t, const ss_vit *m, const float *params, ss_err *e);
+/* 0: the frozen models of ss_trainer_add_model stop running (after the
+ * early stop of distillation, they would be wasted work); 1: they run. */
+void ss_trainer_run_models(ss_trainer *t, int on);
 /* The runner under the trainer (its workers; for tools that build their
  * own passes beside the training step, e.g. the online teachers' evals). */
 ss_runner *ss_trainer_runner(ss_trainer *t);

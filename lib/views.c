@@ -25,7 +25,8 @@ int ss_views_open(ss_views *v, ss_dataset *d, const ss_views_cfg *c, ss_err *e)
     v->d = d;
     v->tf = ss_transform_new(aug, c->img, c->img, c->chans, c->mean, c->std, e);
     if (!v->tf) return ss_prefix(e, "augmentation '%s'", aug);
-    ss_loader_cfg lc = {.batch = c->batch, .seed = c->seed, .shuffle = 1, .drop_last = 1, .threads = c->threads};
+    ss_loader_cfg lc = {.batch = c->batch, .seed = c->seed, .shuffle = 1, .drop_last = 1, .threads = c->threads,
+                        .skip_corrupt = c->skip_corrupt};
     v->loader = ss_loader_new(d, v->tf, &lc, c->img, c->img, c->chans, e);
     if (!v->loader) {
         ss_transform_free(v->tf);

@@ -8,7 +8,7 @@
  * epoch e's batches are ss_epoch_order(seed, e) cut into full batches
  * (shuffle = 1, drop_last = 1; the last partial batch is never used), the
  * first `steps` of them; the view of sample i is the transform keyed
- * (seed, e, i) (data.h). The normalisation (mean/std) only scales the
+ * (seed, e, i) (transform.h). The normalisation (mean/std) only scales the
  * values: a teacher sees the student's views normalised with its own.
  *
  * Not here: validation batches (dataset order, eval transform), the
@@ -20,9 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "data.h"
+#include "dataset.h"
 #include "err.h"
 #include "ident.h"
+#include "loader.h"
+#include "transform.h"
 
 typedef struct ss_views_cfg {
     const char *aug;        /* transform preset; NULL: ss_views_default_aug */
@@ -32,6 +34,8 @@ typedef struct ss_views_cfg {
     float mean[3], std[3];  /* normalisation, chans entries */
     int steps_per_epoch;    /* cap on batches per epoch, 0: none */
     int threads;            /* loader threads (0: choose); no effect on views */
+    int skip_corrupt;       /* leave out samples that fail to decode (the batch
+                               is then shorter; ss_loader_skipped counts them) */
 } ss_views_cfg;
 
 typedef struct ss_views {

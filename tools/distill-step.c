@@ -1,8 +1,10 @@
-/* distill-step — train a ViT (supervised mode; linear probing of a frozen
- * backbone), resumable, deterministic. See distill-step(1).
+/* distill-step — train a ViT: supervised; with head-level attention
+ * distillation from cached (attn-dump) or online teachers, logits KD and
+ * attention transfer, switched off at an early-stop epoch; or a linear probe
+ * of a frozen backbone. Resumable, deterministic. See distill-step(1).
  *
- * Not here (yet): the head-level attention KD terms read from an attn-dump
- * stream; they plug in as the trainer's extra objective (train.h).
+ * Not here: the views (lib/views.c, shared with attn-dump), the KD terms
+ * (lib/distill.c over lib/kd.c), the caches (lib/attncache.c).
  */
 #include <getopt.h>
 #include <math.h>
@@ -11,35 +13,60 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "attncache.h"
 #include "data.h"
+#include "distill.h"
+#include "headrank.h"
+#include "ident.h"
 #include "io.h"
+#include "modelfile.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "stream.h"
 #include "tool.h"
 #include "train.h"
+#include "views.h"
 #include "vit.h"
 
-#define PRODUCER "distill-step 0.1"
+#define PRODUCER "distill-step 0.2"
+
+/* One --attn-kd NAME=SOURCE with its --kd-head / --kd-weight. */
+typedef struct kd_opt {
+    char name[32];
+    const char *source;   /* cache path or "-", or "online:CKPT@SEL" */
+    int head;             /* -1: default (its position: 0, 1, ...) */
+    double weight;        /* < 0: default 1 */
+} kd_opt;
 
 typedef struct opts {
     const char *train, *val, *out, *log, *init, *preset, *aug, *dump_grads;
     int img, patch, chans, dim, depth, heads, classes, head_blocks;
     float mlp_ratio;
-    int epochs, batch, threads, loader_threads, steps_per_epoch, warmup_epochs_set;
+    int epochs, batch, threads, loader_threads, steps_per_epoch;
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
-    int freeze, decay_tokens, bench, bench_steps;
+    int freeze, decay_tokens, bench, bench_steps, skip_corrupt;
+    int sgd;            /* --optim sgd */
+    double momentum;    /* SGD momentum */
+    /* distillation */
+    int nkd;
+    kd_opt kd[SS_KD_MAX_SOURCES];
+    const char *kd_dir;
+    int kd_stop;
+    double alpha;
+    const char *logit_kd, *at_kd, *at_layers;
+    double tau, logit_weight, at_weight;
 } opts;
 
 static void usage(void)
 {
     printf(
         "Usage: distill-step [OPTIONS] --train SPEC -o CKPT\n"
-        "Train a ViT on a dataset (supervised), writing CKPT after every epoch.\n"
-        "Restarted with the same command, it resumes from CKPT and ends with the\n"
-        "same weights as an uninterrupted run. A TSV table (epoch, lr, loss,\n"
-        "train_acc, val_acc, img_s, seconds) goes to stdout.\n"
+        "Train a ViT on a dataset, supervised or with knowledge distillation, writing\n"
+        "CKPT after every epoch. Restarted with the same command, it resumes from CKPT\n"
+        "and ends with the same weights as an uninterrupted run. A TSV table (epoch, lr,\n"
+        "loss, [ce, one column per KD term,] train_acc, val_acc, img_s, seconds) goes to\n"
+        "stdout.\n"
         "\n"
         "Data:\n"
         "  --train SPEC         training data (e.g. fashion-mnist:train)\n"
@@ -59,9 +86,29 @@ static void usage(void)
         "  --wd X [0.05]  --warmup EPOCHS [5]  --smoothing X [0.1]  --drop-path X [0.1]\n"
         "  --dropout X [0] (after pos-embed, attn.proj, GELU, fc2, as timm drop_rate)\n"
         "  --clip X [0 = off]   --decay-tokens (weight-decay cls_token/pos_embed)\n"
+        "  --optim adamw|sgd [adamw]  --momentum X [0.9] (SGD; DINO's linear evaluation:\n"
+        "                       --optim sgd --wd 0 --warmup 0 --min-lr 0 --smoothing 0)\n"
         "  --seed N [0]  --threads N [2]  --steps-per-epoch N (cap, for quick runs)\n"
         "  --loader-threads N [1]  threads decoding/augmenting batches ahead (no\n"
         "                       effect on the result)\n"
+        "  --skip-corrupt       leave out samples that cannot be decoded (counted on\n"
+        "                       stderr at the end)\n"
+        "Distillation (loss = alpha*CE + sum of the terms; see distill-step(1)):\n"
+        "  --attn-kd NAME=SRC   head-level attention KD from a teacher (up to %d): SRC is\n"
+        "                       an attn-dump cache (FILE, or - for stdin) made for this\n"
+        "                       run, or online:CKPT@SEL (the teacher run in each step,\n"
+        "                       SEL as head-rank writes it: 3:2,4:0,5:5 or avg)\n"
+        "  --kd-head NAME=H     the student head that imitates NAME's heads [the\n"
+        "                       source's position: 0 for the first, 1 for the second]\n"
+        "  --kd-weight NAME=W   its weight (beta, lambda) [1]\n"
+        "  --kd-dir ts|st       KL(teacher||student) or KL(student||teacher) [ts]\n"
+        "  --kd-stop E          the early stop: KD terms only in epochs 1..E [0 = all]\n"
+        "  --alpha A            weight of the cross-entropy [1]\n"
+        "  --logit-kd CKPT      logits KD (Hinton) from an online teacher:\n"
+        "                       --tau T [4]  --logit-weight W [1]\n"
+        "  --at-kd CKPT         attention transfer from an online teacher's block outputs:\n"
+        "                       --at-layers L,L.. [the attention KD layers, else the last 3]\n"
+        "                       --at-weight W [1000] (times the mean squared map distance)\n"
         "Output:\n"
         "  -o, --out CKPT       checkpoint (safetensors, timm names + optimizer state)\n"
         "  --log FILE           the TSV table, rewritten atomically each epoch\n"
@@ -70,14 +117,38 @@ static void usage(void)
         "  --bench              time training and inference steps on random inputs\n"
         "                       (--preset/--batch/--threads; --bench-steps N [20])\n"
         "  -h, --help\n"
-        "Exit status: 0 ok, 1 runtime/data error (incl. NaN loss), 2 usage error.\n");
+        "Exit status: 0 ok, 1 runtime/data error (incl. NaN loss), 2 usage error.\n",
+        SS_KD_MAX_SOURCES);
 }
 
 enum {
     O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
-    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS
+    O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS,
+    O_OPTIM, O_MOMENTUM, O_ATTNKD, O_KDHEAD, O_KDWEIGHT, O_KDDIR, O_KDSTOP, O_ALPHA, O_LOGITKD, O_TAU,
+    O_LOGITW, O_ATKD, O_ATLAYERS, O_ATW, O_SKIP
 };
+
+/* NAME=VALUE of --attn-kd, --kd-head, --kd-weight: NAME is [a-z0-9_]+. */
+static const char *split_name(const char *opt, const char *arg, char name[32])
+{
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : 0;
+    if (!eq || n == 0 || n >= 32 || !eq[1]) tool_usage_error("%s: expected NAME=VALUE, got '%s'", opt, arg);
+    for (size_t i = 0; i < n; i++)
+        if (!((arg[i] >= 'a' && arg[i] <= 'z') || (arg[i] >= '0' && arg[i] <= '9') || arg[i] == '_'))
+            tool_usage_error("%s: name '%.*s' (letters a-z, digits, _)", opt, (int)n, arg);
+    memcpy(name, arg, n);
+    name[n] = 0;
+    return eq + 1;
+}
+
+static kd_opt *find_kd(opts *o, const char *opt, const char *name)
+{
+    for (int i = 0; i < o->nkd; i++)
+        if (!strcmp(o->kd[i].name, name)) return &o->kd[i];
+    tool_usage_error("%s: no --attn-kd %s=... before it", opt, name);
+}
 
 static void parse(int argc, char **argv, opts *o)
 {
@@ -93,12 +164,21 @@ static void parse(int argc, char **argv, opts *o)
         {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"dropout", 1, 0, O_DO}, {"clip", 1, 0, O_CLIP},
         {"seed", 1, 0, O_SEED}, {"freeze-backbone", 0, 0, O_FREEZE},
         {"decay-tokens", 0, 0, O_DECTOK}, {"bench", 0, 0, O_BENCH}, {"bench-steps", 1, 0, O_BSTEPS},
+        {"optim", 1, 0, O_OPTIM}, {"momentum", 1, 0, O_MOMENTUM},
+        {"attn-kd", 1, 0, O_ATTNKD}, {"kd-head", 1, 0, O_KDHEAD}, {"kd-weight", 1, 0, O_KDWEIGHT},
+        {"kd-dir", 1, 0, O_KDDIR}, {"kd-stop", 1, 0, O_KDSTOP}, {"alpha", 1, 0, O_ALPHA},
+        {"logit-kd", 1, 0, O_LOGITKD}, {"tau", 1, 0, O_TAU}, {"logit-weight", 1, 0, O_LOGITW},
+        {"at-kd", 1, 0, O_ATKD}, {"at-layers", 1, 0, O_ATLAYERS}, {"at-weight", 1, 0, O_ATW},
+        {"skip-corrupt", 0, 0, O_SKIP},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->epochs = 40; o->batch = 128; o->threads = 2; o->loader_threads = 1; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
     o->warmup = 5; o->smoothing = 0.1; o->drop_path = 0.1; o->bench_steps = 20; o->head_blocks = 0;
+    o->momentum = 0.9;
+    o->kd_dir = "ts"; o->alpha = 1; o->tau = 4; o->logit_weight = 1; o->at_weight = 1000;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    char name[32];
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;
@@ -120,7 +200,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_MLP: o->mlp_ratio = (float)tool_parse_double("--mlp-ratio", optarg, 0.01, 64); break;
         case O_EPOCHS: o->epochs = (int)tool_parse_long("--epochs", optarg, 1, 100000); break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
-        case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, 64); break;
+        case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, SS_MAX_WORKERS); break;
         case O_LTHREADS: o->loader_threads = (int)tool_parse_long("--loader-threads", optarg, 1, 64); break;
         case O_SPE: o->steps_per_epoch = (int)tool_parse_long("--steps-per-epoch", optarg, 1, 100000000); break;
         case O_LR: o->lr = tool_parse_double("--lr", optarg, 0, 10); break;
@@ -136,15 +216,63 @@ static void parse(int argc, char **argv, opts *o)
         case O_DECTOK: o->decay_tokens = 1; break;
         case O_BENCH: o->bench = 1; break;
         case O_BSTEPS: o->bench_steps = (int)tool_parse_long("--bench-steps", optarg, 1, 100000); break;
+        case O_OPTIM:
+            if (!strcmp(optarg, "sgd")) o->sgd = 1;
+            else if (!strcmp(optarg, "adamw")) o->sgd = 0;
+            else tool_usage_error("--optim: '%s' (adamw or sgd)", optarg);
+            break;
+        case O_MOMENTUM: o->momentum = tool_parse_double("--momentum", optarg, 0, 1); break;
+        case O_ATTNKD: {
+            const char *src = split_name("--attn-kd", optarg, name);
+            for (int i = 0; i < o->nkd; i++)
+                if (!strcmp(o->kd[i].name, name)) tool_usage_error("--attn-kd: '%s' given twice", name);
+            if (o->nkd >= SS_KD_MAX_SOURCES) tool_usage_error("--attn-kd: at most %d teachers", SS_KD_MAX_SOURCES);
+            kd_opt *k = &o->kd[o->nkd++];
+            snprintf(k->name, sizeof k->name, "%s", name);
+            k->source = src;
+            k->head = -1;
+            k->weight = -1;
+            break;
+        }
+        case O_KDHEAD: {
+            const char *v = split_name("--kd-head", optarg, name);
+            find_kd(o, "--kd-head", name)->head = (int)tool_parse_long("--kd-head", v, 0, 1023);
+            break;
+        }
+        case O_KDWEIGHT: {
+            const char *v = split_name("--kd-weight", optarg, name);
+            find_kd(o, "--kd-weight", name)->weight = tool_parse_double("--kd-weight", v, 0, 1e6);
+            break;
+        }
+        case O_KDDIR: o->kd_dir = optarg; break;
+        case O_KDSTOP: o->kd_stop = (int)tool_parse_long("--kd-stop", optarg, 0, 100000); break;
+        case O_ALPHA: o->alpha = tool_parse_double("--alpha", optarg, 1e-6, 1e6); break;
+        case O_LOGITKD: o->logit_kd = optarg; break;
+        case O_TAU: o->tau = tool_parse_double("--tau", optarg, 1e-3, 1e3); break;
+        case O_LOGITW: o->logit_weight = tool_parse_double("--logit-weight", optarg, 0, 1e6); break;
+        case O_ATKD: o->at_kd = optarg; break;
+        case O_ATLAYERS: o->at_layers = optarg; break;
+        case O_ATW: o->at_weight = tool_parse_double("--at-weight", optarg, 0, 1e9); break;
+        case O_SKIP: o->skip_corrupt = 1; break;
         default: tool_usage_error("unknown option");
         }
     }
     if (optind < argc) tool_usage_error("unexpected argument '%s'", argv[optind]);
+    ss_kl_dir dir;
+    ss_err e;
+    if (ss_kl_dir_parse(o->kd_dir, &dir, &e)) tool_usage_error("--kd-dir: %s", e.msg);
     if (o->bench) return;
     if (!o->train) tool_usage_error("--train SPEC is required");
     if (!o->out && !o->dump_grads) tool_usage_error("-o CKPT is required");
     if (o->freeze && !o->init) tool_usage_error("--freeze-backbone needs --init CKPT");
     if (o->head_blocks > 1 && !o->freeze) tool_usage_error("--head-blocks > 1 is for linear probing (--freeze-backbone)");
+    int kd = o->nkd || o->logit_kd || o->at_kd;
+    if (kd && o->freeze) tool_usage_error("distillation and --freeze-backbone do not go together");
+    if (o->kd_stop && !kd) tool_usage_error("--kd-stop without a distillation term");
+    if (o->kd_stop > o->epochs) tool_usage_error("--kd-stop %d is beyond --epochs %d", o->kd_stop, o->epochs);
+    int stdin_users = 0;
+    for (int i = 0; i < o->nkd; i++) stdin_users += !strcmp(o->kd[i].source, "-");
+    if (stdin_users > 1) tool_usage_error("--attn-kd: only one cache can come from standard input");
 }
 
 /* Architecture: preset, then --init's file, then explicit options. */
@@ -227,84 +355,24 @@ static int bench(const opts *o)
     return 0;
 }
 
-/* ---------------------------------------------------------------- batches */
+/* ---------------------------------------------------------------- validation */
 
-/* Batches come from the shared loader (data.h), which decodes and augments
- * them ahead on `threads` worker threads: epoch order from (seed, epoch),
- * view of sample i from (seed, epoch, i). Images decode at full size, as
- * ss_dataset_get gives them, so the views do not depend on the loader. */
-static ss_loader *open_loader(ss_dataset *d, const ss_transform *tf, const ss_vit_cfg *c, int batch,
-                              int shuffle, int drop_last, uint64_t seed, int threads, ss_err *e)
+/* Validation batches: dataset order, the eval transform, the last batch short. */
+static ss_loader *open_val(ss_dataset *d, const ss_transform *tf, const ss_vit_cfg *c, int batch, int threads,
+                           int skip, ss_err *e)
 {
     size_t n = ss_dataset_len(d);
-    if (n == 0) {
-        ss_fail(e, "%s: empty dataset", ss_dataset_spec(d));
+    if (n == 0 || n > UINT32_MAX) {
+        ss_fail(e, "%s: %s", ss_dataset_spec(d), n ? "too many samples" : "empty dataset");
         return NULL;
     }
-    if (n > UINT32_MAX) {
-        ss_fail(e, "%s: too many samples", ss_dataset_spec(d));
-        return NULL;
-    }
-    ss_loader_cfg lc = {.batch = batch, .seed = seed, .shuffle = shuffle, .drop_last = drop_last,
-                        .threads = threads};
+    ss_loader_cfg lc = {.batch = batch, .seed = 0, .shuffle = 0, .drop_last = 0, .threads = threads,
+                        .skip_corrupt = skip};
     return ss_loader_new(d, tf, &lc, c->img_size, c->img_size, c->in_chans, e);
 }
 
-/* The next batch of the epoch, which must have one. */
-static void next_batch(ss_loader *l, ss_batch *b)
-{
-    ss_err e;
-    int rc = ss_loader_next(l, b, &e);
-    if (rc < 0) tool_die_err(&e);
-    if (rc == 0) tool_die("internal error: the loader's epoch ended early");
-}
-
-/* ---------------------------------------------------------------- main */
-
-/* The settings that determine the result; a resumed run must match. */
-static void run_identity(const opts *o, const char *train_spec, const char *val_spec, char *buf, size_t n)
-{
-    snprintf(buf, n,
-             "train=%s;val=%s;init=%s;aug=%s;epochs=%d;batch=%d;lr=%.9g;min_lr=%.9g;wd=%.9g;warmup=%.9g;"
-             "smoothing=%.9g;drop_path=%.9g;dropout=%.9g;clip=%.9g;seed=%llu;threads=%d;steps_per_epoch=%d;freeze=%d;"
-             "decay_tokens=%d",
-             train_spec, val_spec ? val_spec : "", o->init ? o->init : "", o->aug ? o->aug : "",
-             o->epochs, o->batch, o->lr, o->min_lr, o->wd, o->warmup, o->smoothing, o->drop_path,
-             o->dropout, o->clip, (unsigned long long)o->seed, o->threads, o->steps_per_epoch, o->freeze,
-             o->decay_tokens);
-}
-
-/* First differing ';'-separated field of two identities. */
-static void first_diff(const char *a, const char *b, char *out, size_t n)
-{
-    while (*a && *b) {
-        const char *ea = strchr(a, ';'), *eb = strchr(b, ';');
-        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
-        if (la != lb || memcmp(a, b, la)) {
-            snprintf(out, n, "'%.*s', this command has '%.*s'", (int)la, a, (int)lb, b);
-            return;
-        }
-        a += la + (ea ? 1 : 0);
-        b += lb + (eb ? 1 : 0);
-    }
-    snprintf(out, n, "settings differ");
-}
-
-static const char *LOG_HEADER = "epoch\tlr\tloss\ttrain_acc\tval_acc\timg_s\tseconds\n";
-
-static void write_log(const char *path, const char *rows)
-{
-    ss_afile a;
-    ss_err e;
-    if (ss_afile_open(&a, path, &e)) tool_die_err(&e);
-    fputs(LOG_HEADER, a.f);
-    fputs(rows, a.f);
-    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
-}
-
-/* Accuracy over the whole validation set: dataset order (epoch 0, no
- * shuffle), the last batch short. */
-static int evaluate(ss_trainer *t, ss_loader *vl, size_t n, double *acc, ss_err *e)
+/* Accuracy over the whole validation set (shared top-k rule, metrics.h). */
+static int evaluate(ss_trainer *t, ss_loader *vl, double *acc, ss_err *e)
 {
     if (ss_loader_start_epoch(vl, 0, e)) return -1;
     int rc;
@@ -312,12 +380,321 @@ static int evaluate(ss_trainer *t, ss_loader *vl, size_t n, double *acc, ss_err 
     ss_topk_init(&tk);
     ss_batch b;
     while ((rc = ss_loader_next(vl, &b, e)) == 1)
-        if (ss_trainer_eval(t, b.x, b.y, b.n, NULL, &tk, e)) return -1;
+        if (b.n && ss_trainer_eval(t, b.x, b.y, b.n, NULL, &tk, e)) return -1;
     if (rc < 0) return -1;
     if (tk.nonfinite) return ss_fail(e, "validation: non-finite logits for %ld images (first: image %ld)", tk.nonfinite, tk.first_bad);
-    *acc = (double)tk.top1 / (double)n;
+    *acc = tk.n ? (double)tk.top1 / (double)tk.n : NAN;
     return 0;
 }
+
+/* ---------------------------------------------------------------- distillation */
+
+#define MAX_TEACHERS (SS_KD_MAX_SOURCES + 2)
+
+typedef struct teacher {
+    char *path;
+    ss_modelfile mf;
+    int item;             /* its item in the trainer's pass */
+} teacher;
+
+typedef struct kd_state {
+    ss_distill_cfg cfg;
+    ss_distill *d;
+    int nteach;
+    teacher teach[MAX_TEACHERS];
+    int ncache;
+    int cache_src[SS_KD_MAX_SOURCES];     /* source index of cache k */
+    ss_attncache *cache[SS_KD_MAX_SOURCES];
+    ss_ident late;        /* run-identity fields known once teachers/caches are open */
+} kd_state;
+
+/* An online teacher (loaded once per path): same token grid, channels and
+ * normalisation as the student, since it sees the student's inputs. */
+static teacher *load_teacher(kd_state *k, ss_trainer *t, const char *path, const ss_vit_cfg *sc, const float *mean,
+                             const float *stdv)
+{
+    for (int i = 0; i < k->nteach; i++)
+        if (!strcmp(k->teach[i].path, path)) return &k->teach[i];
+    if (k->nteach >= MAX_TEACHERS) tool_usage_error("too many online teachers");
+    teacher *th = &k->teach[k->nteach];
+    ss_err e;
+    if (ss_modelfile_open(&th->mf, path, NULL, NULL, 0, &e)) tool_die_err(&e);
+    const ss_vit_cfg *tc = &th->mf.m.cfg;
+    if (tc->img_size / tc->patch != sc->img_size / sc->patch || tc->in_chans != sc->in_chans)
+        tool_die("%s: takes %dx%d inputs in %d-pixel patches (%d channels); the student's %d px views in %d-pixel "
+                 "patches (%d channels) give other tokens", path, tc->img_size, tc->img_size, tc->patch, tc->in_chans,
+                 sc->img_size, sc->patch, sc->in_chans);
+    if (th->mf.has_norm)
+        for (int c = 0; c < sc->in_chans; c++)
+            if (fabsf(th->mf.mean[c] - mean[c]) > 1e-5f || fabsf(th->mf.std[c] - stdv[c]) > 1e-5f)
+                tool_die("%s: normalised with mean %g std %g, the student's views with %g %g: an online teacher "
+                         "sees the student's inputs (use an attn-dump cache, which renormalises)", path,
+                         th->mf.mean[c], th->mf.std[c], mean[c], stdv[c]);
+    th->item = ss_trainer_add_model(t, &th->mf.m, NULL, &e);
+    if (th->item < 0) tool_die("%s: %s", path, e.msg);
+    th->path = strdup(path);
+    if (!th->path) tool_die("out of memory");
+    k->nteach++;
+    return th;
+}
+
+/* The cache's selection (its "ssta.heads" header field) as layers. */
+static void cache_layers(const char *path, const ss_record *h, int depth, ss_kd_source *src, char *sel, size_t n)
+{
+    const char *hs = ss_record_meta(h, "ssta.heads");
+    ss_err e;
+    ss_headsel hsel;
+    if (!hs) tool_die("%s: the header has no ssta.heads", path);
+    if (ss_headsel_parse(hs, depth, 1 << 20, &hsel, &e)) tool_die("%s: ssta.heads: %s", path, e.msg);
+    if (hsel.n > SS_KD_MAX_LAYERS) tool_die("%s: too many layers", path);
+    src->nlayers = hsel.n;
+    for (int i = 0; i < hsel.n; i++) src->layer[i] = hsel.layer[i];
+    snprintf(sel, n, "%s", hs);
+}
+
+/* Sets up every KD term for epochs [e0, e1): online teachers join the
+ * trainer, caches are opened (checked against the views' identity `vid`)
+ * and read from epoch e0. The late identity fields (teacher checksums,
+ * selections) go to k->late. */
+static void kd_setup(kd_state *k, const opts *o, ss_trainer *t, const ss_vit *s, const float *mean, const float *stdv,
+                     const ss_ident *vid, uint32_t e0, uint32_t e1)
+{
+    ss_err e;
+    const ss_vit_cfg *sc = &s->cfg;
+    ss_distill_cfg *dc = &k->cfg;
+    memset(dc, 0, sizeof *dc);
+    dc->student = s;
+    dc->workers = o->threads;
+    dc->batch = o->batch;
+    ss_kl_dir_parse(o->kd_dir, &dc->dir, &e);
+    ss_ident_init(&k->late);
+    char key[64], sel[1024];
+    for (int i = 0; i < o->nkd; i++) {
+        const kd_opt *ko = &o->kd[i];
+        ss_kd_source *src = &dc->src[dc->nsrc++];
+        snprintf(src->name, sizeof src->name, "%s", ko->name);
+        src->student_head = ko->head >= 0 ? ko->head : i;
+        src->weight = (float)(ko->weight >= 0 ? ko->weight : 1.0);
+        if (src->student_head >= sc->num_heads)
+            tool_usage_error("--kd-head %s=%d: the student has heads 0..%d", ko->name, src->student_head, sc->num_heads - 1);
+        const char *md5;
+        if (!strncmp(ko->source, "online:", 7)) {
+            const char *at = strrchr(ko->source, '@');
+            if (!at || at == ko->source + 7 || !at[1])
+                tool_usage_error("--attn-kd %s: expected online:CKPT@SELECTION, got '%s'", ko->name, ko->source);
+            char *path = strndup(ko->source + 7, (size_t)(at - ko->source - 7));
+            if (!path) tool_die("out of memory");
+            teacher *th = load_teacher(k, t, path, sc, mean, stdv);
+            free(path);
+            ss_headsel hsel;
+            if (ss_headsel_parse(at + 1, th->mf.m.cfg.depth, th->mf.m.cfg.num_heads, &hsel, &e))
+                tool_usage_error("--attn-kd %s: %s", ko->name, e.msg);
+            src->item = th->item;
+            src->teacher = &th->mf.m;
+            src->nlayers = hsel.n;
+            for (int l = 0; l < hsel.n; l++) {
+                src->layer[l] = hsel.layer[l];
+                src->teacher_head[l] = hsel.head[l] == SS_HEAD_AVG ? -1 : hsel.head[l];
+            }
+            ss_headsel_format(&hsel, sel, sizeof sel);
+            md5 = th->mf.md5;
+        } else {
+            ss_attncache *c = ss_attncache_open(ko->source, vid, e0, e1, &e);
+            if (!c) tool_die("--attn-kd %s: %s", ko->name, e.msg);
+            k->cache_src[k->ncache] = i;
+            k->cache[k->ncache++] = c;
+            const ss_record *h = ss_attncache_header(c);
+            cache_layers(ko->source, h, sc->depth, src, sel, sizeof sel);
+            int N = (sc->img_size / sc->patch) * (sc->img_size / sc->patch) + 1;
+            if (ss_attncache_tokens(c) != N)
+                tool_die("%s: maps of %d tokens, the student has %d", ko->source, ss_attncache_tokens(c), N);
+            md5 = ss_record_meta(h, SS_META_MODEL_MD5);
+            if (!md5) tool_die("%s: the header has no %s", ko->source, SS_META_MODEL_MD5);
+        }
+        snprintf(key, sizeof key, "kd.%s.teacher_md5", ko->name);
+        if (ss_ident_add(&k->late, &e, key, "%s", md5)) tool_die_err(&e);
+        snprintf(key, sizeof key, "kd.%s.heads", ko->name);
+        if (ss_ident_add(&k->late, &e, key, "%s", sel)) tool_die_err(&e);
+    }
+    if (o->logit_kd) {
+        teacher *th = load_teacher(k, t, o->logit_kd, sc, mean, stdv);
+        if (th->mf.m.cfg.num_classes != sc->num_classes)
+            tool_die("%s: %d classes, the student %d: no logits KD", o->logit_kd, th->mf.m.cfg.num_classes, sc->num_classes);
+        dc->logit_item = th->item;
+        dc->logit_tau = (float)o->tau;
+        dc->logit_weight = (float)o->logit_weight;
+        if (ss_ident_add(&k->late, &e, "logit_kd.teacher_md5", "%s", th->mf.md5)) tool_die_err(&e);
+    }
+    if (o->at_kd) {
+        teacher *th = load_teacher(k, t, o->at_kd, sc, mean, stdv);
+        dc->at_item = th->item;
+        dc->at_teacher = &th->mf.m;
+        dc->at_weight = (float)o->at_weight;
+        if (o->at_layers) {
+            if (ss_layers_parse(o->at_layers, sc->depth, dc->at_layer, &dc->at_nlayers, &e))
+                tool_usage_error("--at-layers: %s", e.msg);
+        } else if (dc->nsrc) {
+            dc->at_nlayers = dc->src[0].nlayers;
+            memcpy(dc->at_layer, dc->src[0].layer, sizeof dc->at_layer);
+        } else if (ss_layers_parse("last", sc->depth, dc->at_layer, &dc->at_nlayers, &e)) {
+            tool_die_err(&e);
+        }
+        if (ss_ident_add(&k->late, &e, "at_kd.teacher_md5", "%s", th->mf.md5)) tool_die_err(&e);
+    }
+    if (!(k->d = ss_distill_new(dc, &e))) tool_die_err(&e);
+    if (ss_trainer_set_objective(t, ss_distill_objective, k->d, ss_distill_nstats(k->d), &e)) tool_die_err(&e);
+}
+
+static void kd_close_caches(kd_state *k)
+{
+    for (int i = 0; i < k->ncache; i++) ss_attncache_close(k->cache[i]);
+    k->ncache = 0;
+}
+
+static void kd_free(kd_state *k)
+{
+    kd_close_caches(k);
+    ss_distill_free(k->d);
+    for (int i = 0; i < k->nteach; i++) {
+        ss_modelfile_close(&k->teach[i].mf);
+        free(k->teach[i].path);
+    }
+    ss_ident_free(&k->late);
+}
+
+/* Every cache's batch for the student's batch b (same epoch, step, views). */
+static void kd_feed(kd_state *k, const opts *o, const ss_batch *b)
+{
+    ss_err e;
+    for (int i = 0; i < k->ncache; i++) {
+        ss_attn_batch ab;
+        const char *path = o->kd[k->cache_src[i]].source;
+        int rc = ss_attncache_next(k->cache[i], &ab, &e);
+        if (rc < 0) tool_die_err(&e);
+        if (rc == 0) tool_die("%s: ends before epoch %u step %u", path, b->epoch, b->step);
+        if (ss_attncache_match(&ab, b->epoch, b->step, b->n, b->index, &e)) tool_die("%s: %s", path, e.msg);
+        ss_distill_set_maps(k->d, k->cache_src[i], ab.maps);
+    }
+}
+
+/* ---------------------------------------------------------------- identity */
+
+/* The settings that determine the result: a resumed run must match them
+ * ("field seed is 7, expected 8"). Loader threads are not among them. */
+static void run_ident(const opts *o, const ss_ident *views, const char *val_spec, ss_ident *id)
+{
+    ss_err e;
+    ss_ident_init(id);
+    for (int i = 0; i < views->n; i++)
+        if (ss_ident_add(id, &e, views->key[i], "%s", views->val[i])) tool_die_err(&e);
+    int bad = ss_ident_add(id, &e, "val", "%s", val_spec ? val_spec : "") ||
+              ss_ident_add(id, &e, "init", "%s", o->init ? o->init : "") ||
+              ss_ident_add(id, &e, "epochs", "%d", o->epochs) || ss_ident_add(id, &e, "lr", "%.9g", o->lr) ||
+              ss_ident_add(id, &e, "min_lr", "%.9g", o->min_lr) || ss_ident_add(id, &e, "wd", "%.9g", o->wd) ||
+              ss_ident_add(id, &e, "warmup", "%.9g", o->warmup) ||
+              ss_ident_add(id, &e, "smoothing", "%.9g", o->smoothing) ||
+              ss_ident_add(id, &e, "drop_path", "%.9g", o->drop_path) ||
+              ss_ident_add(id, &e, "dropout", "%.9g", o->dropout) || ss_ident_add(id, &e, "clip", "%.9g", o->clip) ||
+              ss_ident_add(id, &e, "threads", "%d", o->threads) || ss_ident_add(id, &e, "freeze", "%d", o->freeze) ||
+              ss_ident_add(id, &e, "decay_tokens", "%d", o->decay_tokens) ||
+              ss_ident_add(id, &e, "optim", "%s", o->sgd ? "sgd" : "adamw") ||
+              (o->sgd && ss_ident_add(id, &e, "momentum", "%.9g", o->momentum)) ||
+              ss_ident_add(id, &e, "alpha", "%.9g", o->alpha);
+    if (!bad && o->skip_corrupt) bad = ss_ident_add(id, &e, "skip_corrupt", "1");
+    if (!bad && (o->nkd || o->logit_kd || o->at_kd))
+        bad = ss_ident_add(id, &e, "kd_dir", "%s", o->kd_dir) || ss_ident_add(id, &e, "kd_stop", "%d", o->kd_stop);
+    for (int i = 0; !bad && i < o->nkd; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "kd.%s", o->kd[i].name);
+        bad = ss_ident_add(id, &e, key, "head=%d weight=%.9g %s", o->kd[i].head >= 0 ? o->kd[i].head : i,
+                           o->kd[i].weight >= 0 ? o->kd[i].weight : 1.0,
+                           strncmp(o->kd[i].source, "online:", 7) ? "cache" : "online");
+    }
+    if (!bad && o->logit_kd) bad = ss_ident_add(id, &e, "logit_kd", "tau=%.9g weight=%.9g", o->tau, o->logit_weight);
+    if (!bad && o->at_kd)
+        bad = ss_ident_add(id, &e, "at_kd", "layers=%s weight=%.9g", o->at_layers ? o->at_layers : "", o->at_weight);
+    if (bad) tool_die_err(&e);
+}
+
+#define RUN_PREFIX "ssta.run"
+
+/* ---------------------------------------------------------------- the log */
+
+typedef struct logtab {
+    char header[512];
+    char *rows;           /* the table so far (no header) */
+    size_t len;
+} logtab;
+
+/* The KD columns, in the order of the distillation statistics (distill.h):
+ * one per --attn-kd, then logits KD, then attention transfer. */
+static int kd_columns(const opts *o) { return o->nkd + !!o->logit_kd + !!o->at_kd; }
+
+static void log_init(logtab *lt, const opts *o)
+{
+    size_t n = (size_t)snprintf(lt->header, sizeof lt->header, "epoch\tlr\tloss");
+    if (kd_columns(o)) {
+        n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tce");
+        for (int k = 0; k < o->nkd; k++)
+            n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_%s", o->kd[k].name);
+        if (o->logit_kd) n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_logits");
+        if (o->at_kd) n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_at");
+    }
+    snprintf(lt->header + n, sizeof lt->header - n, "\ttrain_acc\tval_acc\timg_s\tseconds\n");
+    lt->rows = calloc(1, 1);
+    lt->len = 0;
+    if (!lt->rows) tool_die("out of memory");
+}
+
+static void log_add(logtab *lt, const char *row)
+{
+    size_t rl = strlen(row);
+    char *nr = realloc(lt->rows, lt->len + rl + 1);
+    if (!nr) tool_die("out of memory");
+    lt->rows = nr;
+    memcpy(lt->rows + lt->len, row, rl + 1);
+    lt->len += rl;
+}
+
+/* The checkpoint's ssta.log keeps the table without its timing columns
+ * (img_s, seconds, always the last two), so that the same command writes
+ * the same bytes; a resumed run shows '-' there for the epochs it did not
+ * run. strip = 1: each row without its last two fields; strip = 0: each
+ * row with "\t-\t-" appended. Returns a malloc'd copy. */
+static char *log_timing(const char *rows, int strip)
+{
+    size_t n = strlen(rows), lines = 1;
+    for (const char *p = rows; *p; p++) lines += *p == '\n';
+    char *out = malloc(n + 4 * lines + 1), *q = out;
+    if (!out) tool_die("out of memory");
+    while (*rows) {
+        const char *eol = strchr(rows, '\n');
+        size_t len = eol ? (size_t)(eol - rows) : strlen(rows), keep = len;
+        if (strip) {
+            for (int cut = 0; cut < 2 && keep > 0; cut++)
+                while (keep > 0 && rows[--keep] != '\t') {}
+        }
+        memcpy(q, rows, keep);
+        q += keep;
+        if (!strip) memcpy(q, "\t-\t-", 4), q += 4;
+        if (eol) *q++ = '\n';
+        rows += len + (eol ? 1 : 0);
+    }
+    *q = 0;
+    return out;
+}
+
+static void log_write(const logtab *lt, const char *path)
+{
+    ss_afile a;
+    ss_err e;
+    if (ss_afile_open(&a, path, &e)) tool_die_err(&e);
+    fputs(lt->header, a.f);
+    fputs(lt->rows, a.f);
+    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
+}
+
+/* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
@@ -343,23 +720,31 @@ int main(int argc, char **argv)
     /* normalisation: --init's metadata, else the dataset's customary values */
     float mean[3], stdv[3];
     ss_dataset_norm(dtr, mean, stdv);
-    const char *mm = o.init ? ss_record_meta(&init, "ssta.mean") : NULL;
-    const char *ms = o.init ? ss_record_meta(&init, "ssta.std") : NULL;
-    if (mm && ms) {
-        if (c.in_chans == 1 ? (sscanf(mm, "%f", &mean[0]) != 1 || sscanf(ms, "%f", &stdv[0]) != 1)
-                            : (sscanf(mm, "%f,%f,%f", &mean[0], &mean[1], &mean[2]) != 3 ||
-                               sscanf(ms, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]) != 3))
-            tool_die("%s: bad ssta.mean/ssta.std metadata", o.init);
-    } else if (c.in_chans == 3) {
+    int have_norm = o.init ? ss_norm_from_meta(&init, mean, stdv, &e) : 0;
+    if (have_norm < 0) tool_die("%s: %s", o.init, e.msg);
+    if (!have_norm && c.in_chans == 3) {
         int h, w, dc;
         ss_dataset_geometry(dtr, &h, &w, &dc);
         if (dc == 1) for (int i = 1; i < 3; i++) mean[i] = mean[0], stdv[i] = stdv[0];
     }
-    const char *aug = o.aug ? o.aug : (!strncmp(o.train, "fashion-mnist", 13) ? "fmnist-light" : "eval");
-    ss_transform *tf = ss_transform_new(aug, c.img_size, c.img_size, c.in_chans, mean, stdv, &e);
-    if (!tf) tool_die("--aug: %s", e.msg);
+
+    /* the training views (shared with attn-dump) and the validation batches */
+    ss_views_cfg vc = {.aug = o.aug, .seed = o.seed, .batch = o.batch, .img = c.img_size, .chans = c.in_chans,
+                       .steps_per_epoch = o.steps_per_epoch, .threads = o.loader_threads,
+                       .skip_corrupt = o.skip_corrupt};
+    memcpy(vc.mean, mean, sizeof mean);
+    memcpy(vc.std, stdv, sizeof stdv);
+    ss_views views;
+    if (ss_views_open(&views, dtr, &vc, &e)) tool_die_err(&e);
+    ss_ident vid;
+    ss_ident_init(&vid);
+    if (ss_views_ident(&views, &vc, &vid, &e) ||
+        ss_ident_add(&vid, &e, "aug_params", "%s", ss_transform_describe(views.tf)))
+        tool_die_err(&e);
     ss_transform *tfv = ss_transform_new("eval", c.img_size, c.img_size, c.in_chans, mean, stdv, &e);
-    if (!tfv) tool_die("%s", e.msg);
+    if (!tfv) tool_die_err(&e);
+    ss_loader *vl = NULL;
+    if (dva && !(vl = open_val(dva, tfv, &c, o.batch, o.loader_threads, o.skip_corrupt, &e))) tool_die_err(&e);
 
     ss_vit m;
     if (ss_vit_new(&m, &c, &e)) tool_die_err(&e);
@@ -368,37 +753,37 @@ int main(int argc, char **argv)
 
     ss_trainer_cfg tc = {0};
     tc.workers = o.threads; tc.batch = o.batch; tc.hin = tc.win = c.img_size;
-    tc.label_smoothing = (float)o.smoothing; tc.drop_path = (float)o.drop_path;
+    tc.label_smoothing = (float)o.smoothing; tc.ce_weight = (float)o.alpha; tc.drop_path = (float)o.drop_path;
     tc.drop_rate = (float)o.dropout;
     tc.clip = (float)o.clip; tc.freeze_backbone = o.freeze; tc.decay_tokens = o.decay_tokens;
     tc.seed = o.seed;
     ss_adamw_defaults(&tc.opt);
     tc.opt.wd = (float)o.wd;
+    tc.sgd = o.sgd;
+    tc.sgd_momentum = (float)o.momentum;
     ss_trainer *t = ss_trainer_new(&m, &tc, &e);
     if (!t) tool_die_err(&e);
 
-    /* training: shuffled, full batches only; validation: dataset order, all */
-    ss_loader *tl = open_loader(dtr, tf, &c, o.batch, 1, 1, o.seed, o.loader_threads, &e);
-    if (!tl) tool_die_err(&e);
-    ss_loader *vl = NULL;
-    if (dva && !(vl = open_loader(dva, tfv, &c, o.batch, 0, 0, o.seed, o.loader_threads, &e))) tool_die_err(&e);
-    size_t spe = ss_loader_batches(tl);
-    if (spe == 0) tool_die("%s: %zu samples, fewer than one batch of %d", ss_dataset_spec(dtr), ss_dataset_len(dtr), o.batch);
-    if (o.steps_per_epoch && (size_t)o.steps_per_epoch < spe) spe = (size_t)o.steps_per_epoch;
+    size_t spe = views.steps;
     uint64_t total = spe * (uint64_t)o.epochs, warm = (uint64_t)llround(o.warmup * spe);
+    int has_kd = o.nkd || o.logit_kd || o.at_kd;
+    int kd_end = has_kd ? (o.kd_stop ? o.kd_stop : o.epochs) : 0;   /* KD in epochs [0, kd_end) */
+    kd_state kd;
+    memset(&kd, 0, sizeof kd);
+    logtab lt = {0};
 
-    char *rows = NULL;  /* the TSV log so far (freed at done) */
     if (o.dump_grads) {
+        if (has_kd) kd_setup(&kd, &o, t, &m, mean, stdv, &vid, 0, 1);
         ss_batch b;
-        if (ss_loader_start_epoch(tl, 0, &e)) tool_die_err(&e);
-        next_batch(tl, &b);
+        if (ss_views_start_epoch(&views, 0, &e) || ss_views_next(&views, &b, &e) != 1) tool_die_err(&e);
+        if (has_kd) kd_feed(&kd, &o, &b);
         ss_step_stats st;
         if (ss_trainer_grad(t, b.x, b.y, b.n, &st, &e)) tool_die_err(&e);
         ss_record r;
         ss_record_init(&r);
-        if (ss_stream_header(&r, "grads", PRODUCER, &e) ||
-            ss_record_set_meta(&r, "ssta.data", ss_dataset_spec(dtr), &e) ||
-            ss_record_set_metaf(&r, &e, "ssta.seed", "%llu", (unsigned long long)o.seed) ||
+        if (ss_stream_header(&r, SS_KIND_GRADS, PRODUCER, &e) ||
+            ss_record_set_meta(&r, SS_META_DATA, ss_dataset_spec(dtr), &e) ||
+            ss_record_set_metaf(&r, &e, SS_META_SEED, "%llu", (unsigned long long)o.seed) ||
             ss_vit_cfg_to_meta(&c, &r, &e))
             tool_die_err(&e);
         tool_refuse_tty_stdout(o.dump_grads);
@@ -408,128 +793,151 @@ int main(int argc, char **argv)
         ss_record_init(&r);
         float lossf = (float)st.loss;
         int64_t noshape[1] = {0};
-        if (!ss_record_add(&r, "loss", SS_F32, 0, noshape, &lossf, &e) ||
-            ss_vit_save(&m, &r, "grad.", ss_trainer_grads(t), &e) || ss_swriter_put(w, &r, &e) ||
+        if (!ss_record_add(&r, "loss", SS_F32, 0, noshape, &lossf, &e)) tool_die_err(&e);
+        for (int k = 0; has_kd && k < ss_distill_nstats(kd.d); k++) {
+            float v = (float)(st.user[k] / b.n);
+            if (!ss_record_add(&r, ss_distill_stat_name(kd.d, k), SS_F32, 0, noshape, &v, &e)) tool_die_err(&e);
+        }
+        if (ss_vit_save(&m, &r, "grad.", ss_trainer_grads(t), &e) || ss_swriter_put(w, &r, &e) ||
             ss_swriter_close(w, &e))
             tool_die_err(&e);
         ss_record_free(&r);
         goto done;
     }
 
-    /* resume */
-    char ident[4096];
-    run_identity(&o, ss_dataset_spec(dtr), dva ? ss_dataset_spec(dva) : NULL, ident, sizeof ident);
-    int start_epoch = 0;
-    rows = calloc(1, 1);
-    size_t rows_len = 0;
+    /* resume: the checkpoint must be this run's */
+    ss_ident id;
+    run_ident(&o, &vid, dva ? ss_dataset_spec(dva) : NULL, &id);
+    ss_record prev;
+    ss_record_init(&prev);
+    int start_epoch = 0, resumed = 0;
+    const char *prev_log = NULL;
     FILE *probe = fopen(o.out, "rb");
     if (probe) {
         fclose(probe);
-        ss_record r;
-        ss_record_init(&r);
-        if (ss_st_load(o.out, &r, &e)) tool_die("cannot resume: %s", e.msg);
-        const char *id = ss_record_meta(&r, "ssta.run");
-        if (!id) tool_die("%s exists and is not a distill-step checkpoint; remove it or choose another -o", o.out);
-        if (strcmp(id, ident)) {
-            char d[512];
-            first_diff(id, ident, d, sizeof d);
-            tool_die("%s is from a different run (%s); remove it or choose another -o", o.out, d);
-        }
-        if (ss_vit_load(&m, &r, "", m.params, 0, &e) || ss_trainer_load_state(t, &r, &e))
+        if (ss_st_load(o.out, &prev, &e)) tool_die("cannot resume: %s", e.msg);
+        if (!ss_record_meta(&prev, RUN_PREFIX ".data"))
+            tool_die("%s exists and is not a distill-step checkpoint of this version; remove it or choose another -o", o.out);
+        if (ss_ident_check(&id, &prev, RUN_PREFIX, &e))
+            tool_die("%s is from a different run (%s); remove it or choose another -o", o.out, e.msg);
+        if (ss_vit_load(&m, &prev, "", m.params, 0, &e) || ss_trainer_load_state(t, &prev, &e))
             tool_die("%s: %s", o.out, e.msg);
-        const char *ep = ss_record_meta(&r, "ssta.epoch"), *lg = ss_record_meta(&r, "ssta.log");
+        const char *ep = ss_record_meta(&prev, SS_META_EPOCH);
         start_epoch = ep ? atoi(ep) : 0;
-        if (lg) {
-            free(rows);
-            rows = strdup(lg);
-            rows_len = strlen(rows);
-        }
-        ss_record_free(&r);
+        prev_log = ss_record_meta(&prev, SS_META_LOG);
+        resumed = 1;
     }
-    printf("%s%s", LOG_HEADER, rows);
+    if (has_kd && start_epoch < kd_end) {
+        kd_setup(&kd, &o, t, &m, mean, stdv, &vid, (uint32_t)start_epoch, (uint32_t)kd_end);
+        if (resumed && ss_ident_check(&kd.late, &prev, RUN_PREFIX, &e))
+            tool_die("%s is from a different run (%s); remove it or choose another -o", o.out, e.msg);
+    }
+    /* fields of the teachers that this process did not open stay as they were */
+    for (int i = 0; i < prev.nmeta; i++)
+        if (!strncmp(prev.mkey[i], RUN_PREFIX ".kd.", strlen(RUN_PREFIX ".kd.")) ||
+            !strncmp(prev.mkey[i], RUN_PREFIX ".logit_kd.", strlen(RUN_PREFIX ".logit_kd.")) ||
+            !strncmp(prev.mkey[i], RUN_PREFIX ".at_kd.", strlen(RUN_PREFIX ".at_kd."))) {
+            const char *k = prev.mkey[i] + strlen(RUN_PREFIX) + 1;
+            if (!ss_ident_get(&kd.late, k) && !ss_ident_get(&id, k) && ss_ident_add(&kd.late, &e, k, "%s", prev.mval[i]))
+                tool_die_err(&e);
+        }
+    for (int i = 0; i < kd.late.n; i++)
+        if (ss_ident_add(&id, &e, kd.late.key[i], "%s", kd.late.val[i])) tool_die_err(&e);
+
+    log_init(&lt, &o);
+    if (prev_log) {
+        char *full = log_timing(prev_log, 0);
+        log_add(&lt, full);
+        free(full);
+    }
+    printf("%s%s", lt.header, lt.rows);
     fflush(stdout);
     if (start_epoch >= o.epochs) {
         if (start_epoch > 0 && tool_isatty(2)) tool_warn("%s: already trained for %d epochs", o.out, start_epoch);
-        goto done;
+        ss_ident_free(&id);
+        goto done_resume;
     }
 
-    char meanbuf[64], stdbuf[64];
-    if (c.in_chans == 1) {
-        snprintf(meanbuf, sizeof meanbuf, "%.6g", mean[0]);
-        snprintf(stdbuf, sizeof stdbuf, "%.6g", stdv[0]);
-    } else {
-        snprintf(meanbuf, sizeof meanbuf, "%.6g,%.6g,%.6g", mean[0], mean[1], mean[2]);
-        snprintf(stdbuf, sizeof stdbuf, "%.6g,%.6g,%.6g", stdv[0], stdv[1], stdv[2]);
-    }
-
+    int nterm = kd_columns(&o);   /* the distillation's statistics, when it runs */
     for (int ep = start_epoch; ep < o.epochs; ep++) {
-        double t0 = tool_now(), loss_sum = 0, lr = 0;
+        if (kd.d && ep >= kd_end) {   /* the early stop */
+            ss_distill_enable(kd.d, 0);
+            ss_trainer_run_models(t, 0);
+            kd_close_caches(&kd);
+        }
+        double t0 = tool_now(), loss_sum = 0, lr = 0, term[SS_STATS_MAX] = {0};
         long correct = 0, seen = 0;
-        /* With --steps-per-epoch the epoch stops early; starting the next
-         * one discards the batches prefetched beyond it. */
-        if (ss_loader_start_epoch(tl, (uint32_t)ep, &e)) tool_die_err(&e);
+        if (ss_views_start_epoch(&views, (uint32_t)ep, &e)) tool_die_err(&e);
         for (size_t s = 0; s < spe; s++) {
             ss_batch b;
-            next_batch(tl, &b);
-            uint64_t gstep = ss_trainer_steps(t);
-            lr = ss_lr_cosine(o.lr, o.min_lr, gstep, warm, total);
+            int rc = ss_views_next(&views, &b, &e);
+            if (rc < 0) tool_die_err(&e);
+            if (rc == 0) tool_die("internal error: epoch %d ended after %zu of %zu batches", ep + 1, s, spe);
+            if (!b.n) continue;   /* every sample left out by --skip-corrupt */
+            if (kd.d && ss_distill_enabled(kd.d)) kd_feed(&kd, &o, &b);
+            lr = ss_lr_cosine(o.lr, o.min_lr, ss_trainer_steps(t), warm, total);
             ss_step_stats st;
             if (ss_trainer_step(t, b.x, b.y, b.n, lr, &st, &e))
                 tool_die("epoch %d, step %zu: %s", ep + 1, s + 1, e.msg);
-            loss_sum += st.loss * o.batch;
+            loss_sum += st.loss * b.n;
+            for (int k = 0; k < nterm; k++) term[k] += st.user[k];
             correct += st.correct;
-            seen += o.batch;
-            tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  lr %.2e  %.0f img/s", ep + 1, o.epochs,
-                          s + 1, spe, loss_sum / seen, lr, seen / (tool_now() - t0));
+            seen += b.n;
+            tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  lr %.2e  %.0f img/s", ep + 1, o.epochs, s + 1, spe,
+                          loss_sum / seen, lr, seen / (tool_now() - t0));
         }
         double secs = tool_now() - t0;
         double vacc = NAN;
-        if (vl && evaluate(t, vl, ss_dataset_len(dva), &vacc, &e)) tool_die_err(&e);
-        char row[256];
-        snprintf(row, sizeof row, "%d\t%.6g\t%.6f\t%.4f\t%s\t%.1f\t%.1f\n", ep + 1, lr, loss_sum / seen,
-                 (double)correct / seen, "", seen / secs, secs);
-        if (dva) {
-            char vs[32];
-            snprintf(vs, sizeof vs, "%.4f", vacc);
-            snprintf(row, sizeof row, "%d\t%.6g\t%.6f\t%.4f\t%s\t%.1f\t%.1f\n", ep + 1, lr, loss_sum / seen,
-                     (double)correct / seen, vs, seen / secs, secs);
-        } else {
-            snprintf(row, sizeof row, "%d\t%.6g\t%.6f\t%.4f\t-\t%.1f\t%.1f\n", ep + 1, lr, loss_sum / seen,
-                     (double)correct / seen, seen / secs, secs);
+        if (vl && evaluate(t, vl, &vacc, &e)) tool_die_err(&e);
+        char row[1024], vs[32];
+        size_t n = (size_t)snprintf(row, sizeof row, "%d\t%.6g\t%.6f", ep + 1, lr, loss_sum / seen);
+        if (nterm) {
+            double kdsum = 0;
+            for (int k = 0; k < nterm; k++) kdsum += term[k];
+            n += (size_t)snprintf(row + n, sizeof row - n, "\t%.6f", (loss_sum - kdsum) / seen);
+            for (int k = 0; k < nterm; k++) n += (size_t)snprintf(row + n, sizeof row - n, "\t%.6f", term[k] / seen);
         }
-        size_t rl = strlen(row);
-        char *nr = realloc(rows, rows_len + rl + 1);
-        if (!nr) tool_die("out of memory");
-        rows = nr;
-        memcpy(rows + rows_len, row, rl + 1);
-        rows_len += rl;
+        if (dva) snprintf(vs, sizeof vs, "%.4f", vacc);
+        else snprintf(vs, sizeof vs, "-");
+        snprintf(row + n, sizeof row - n, "\t%.4f\t%s\t%.1f\t%.1f\n", (double)correct / seen, vs, seen / secs, secs);
+        log_add(&lt, row);
 
         /* checkpoint: weights, optimizer state, identity, log — atomically */
         ss_record r;
         ss_record_init(&r);
+        char *ck_rows = log_timing(lt.rows, 1);
         if (ss_vit_save(&m, &r, "", m.params, &e) || ss_trainer_save_state(t, &r, &e) ||
-            ss_vit_cfg_to_meta(&c, &r, &e) || ss_record_set_meta(&r, "ssta.mean", meanbuf, &e) ||
-            ss_record_set_meta(&r, "ssta.std", stdbuf, &e) ||
-            ss_record_set_meta(&r, "ssta.data", ss_dataset_spec(dtr), &e) ||
-            ss_record_set_meta(&r, "ssta.run", ident, &e) ||
-            ss_record_set_metaf(&r, &e, "ssta.epoch", "%d", ep + 1) ||
-            ss_record_set_metaf(&r, &e, "ssta.seed", "%llu", (unsigned long long)o.seed) ||
-            ss_record_set_meta(&r, "ssta.log", rows, &e) ||
-            ss_record_set_meta(&r, "ssta.producer", PRODUCER, &e) || ss_st_save(o.out, &r, &e))
+            ss_vit_cfg_to_meta(&c, &r, &e) || ss_norm_to_meta(&r, c.in_chans, mean, stdv, &e) ||
+            ss_record_set_meta(&r, SS_META_DATA, ss_dataset_spec(dtr), &e) ||
+            ss_ident_to_meta(&id, &r, RUN_PREFIX, &e) ||
+            ss_record_set_metaf(&r, &e, SS_META_EPOCH, "%d", ep + 1) ||
+            ss_record_set_metaf(&r, &e, SS_META_SEED, "%llu", (unsigned long long)o.seed) ||
+            ss_record_set_meta(&r, SS_META_LOG, ck_rows, &e) ||
+            ss_record_set_meta(&r, SS_META_PRODUCER, PRODUCER, &e) || ss_st_save(o.out, &r, &e))
             tool_die_err(&e);
+        free(ck_rows);
         ss_record_free(&r);
-        if (o.log) write_log(o.log, rows);
+        if (o.log) log_write(&lt, o.log);
         tool_progress_end();
         fputs(row, stdout);
         fflush(stdout);
     }
+    ss_ident_free(&id);
+done_resume:
+    ss_record_free(&prev);
 done:
-    free(rows);
-    ss_loader_free(tl);
+    if (o.skip_corrupt) {   /* --skip-corrupt's count */
+        ss_err first;
+        tool_report_skipped(ss_dataset_spec(dtr), ss_loader_skipped(views.loader, &first), &first);
+        if (vl) tool_report_skipped(ss_dataset_spec(dva), ss_loader_skipped(vl, &first), &first);
+    }
+    kd_free(&kd);
+    free(lt.rows);
+    ss_ident_free(&vid);
+    ss_views_close(&views);
     ss_loader_free(vl);
     ss_trainer_free(t);
     ss_vit_free(&m);
-    ss_transform_free(tf);
     ss_transform_free(tfv);
     ss_dataset_close(dtr);
     if (dva) ss_dataset_close(dva);

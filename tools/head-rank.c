@@ -77,7 +77,7 @@ static void parse(int argc, char **argv, opts *o)
     o->loader_threads = 1;
     o->singles = o->combos = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;

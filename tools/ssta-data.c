@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "codec.h"
 #include "data.h"
+#include "io.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -107,7 +109,7 @@ static int cmd_info(int argc, char **argv)
 {
     if (want_help(argc, argv)) return fputs(usage_info, stdout), 0;
     optind = 1;
-    if (getopt(argc, argv, "") != -1) tool_usage_error("unknown option");
+    if (tool_getopt(argc, argv, "", NULL) != -1) tool_usage_error("unknown option");
     ss_dataset *d = open_spec(one_spec(argc, argv));
     int h, w, c, K = ss_dataset_nclasses(d);
     float mean[3], std[3];
@@ -138,7 +140,7 @@ static int cmd_classes(int argc, char **argv)
     int opt;
     static const struct option lo[] = {{"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+    while ((opt = tool_getopt(argc, argv, "o:", lo)) != -1) {
         if (opt == 'o') out = optarg;
         else tool_usage_error("unknown option");
     }
@@ -165,7 +167,7 @@ static int cmd_export(int argc, char **argv)
                                        {"output", required_argument, 0, 'o'},
                                        {0, 0, 0, 0}};
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "n:l:uo:", lo, NULL)) != -1) {
+    while ((opt = tool_getopt(argc, argv, "n:l:uo:", lo)) != -1) {
         switch (opt) {
         case 'n': count = tool_parse_long("--count", optarg, 0, 1L << 40); break;
         case 'l': level = tool_parse_long("--level", optarg, 1, 19); break;
@@ -218,7 +220,7 @@ static int cmd_view(int argc, char **argv)
                                        {"epoch", required_argument, 0, 'E'}, {"output", required_argument, 0, 'o'},
                                        {0, 0, 0, 0}};
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "i:p:s:o:", lo, NULL)) != -1) {
+    while ((opt = tool_getopt(argc, argv, "i:p:s:o:", lo)) != -1) {
         switch (opt) {
         case 'i': index = tool_parse_long("--index", optarg, 0, 1L << 40); break;
         case 'p': preset = optarg; break;
@@ -258,13 +260,11 @@ static int cmd_view(int argc, char **argv)
     uint8_t *buf;
     size_t len;
     if (ss_png_encode(&o, &buf, &len, &e)) tool_die_err(&e);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    FILE *f = fopen(tmp, "wb");
-    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) || rename(tmp, out)) {
-        remove(tmp);
-        tool_die("%s: cannot write", out);
-    }
+    ss_afile a;
+    tool_refuse_tty_stdout(out);
+    if (ss_afile_open(&a, out, &e)) tool_die_err(&e);
+    fwrite(buf, 1, len, a.f);   /* a short write shows at commit */
+    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
     fprintf(stderr, "ssta-data: %s: sample %ld (label %d, %s), %s\n", out, index, label,
             ss_dataset_class_name(d, label), ss_transform_describe(t));
     free(buf);
@@ -295,7 +295,7 @@ static int cmd_bench(int argc, char **argv)
                                        {"batches", required_argument, 0, 'k'}, {"seed", required_argument, 0, 'S'},
                                        {0, 0, 0, 0}};
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "p:s:t:b:k:", lo, NULL)) != -1) {
+    while ((opt = tool_getopt(argc, argv, "p:s:t:b:k:", lo)) != -1) {
         switch (opt) {
         case 'p': preset = optarg; break;
         case 's': size = tool_parse_long("--size", optarg, 1, 4096); break;
@@ -348,7 +348,7 @@ static int cmd_check(int argc, char **argv)
 {
     if (want_help(argc, argv)) return fputs(usage_check, stdout), 0;
     optind = 1;
-    if (getopt(argc, argv, "") != -1) tool_usage_error("unknown option");
+    if (tool_getopt(argc, argv, "", NULL) != -1) tool_usage_error("unknown option");
     ss_dataset *d = open_spec(one_spec(argc, argv));
     size_t n = ss_dataset_len(d), bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -377,11 +377,13 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) return fputs(usage_main, stdout), 0;
     argc--, argv++;
+    tool_set_command(cmd);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv);
     if (!strcmp(cmd, "classes")) return cmd_classes(argc, argv);
     if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "view")) return cmd_view(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "check")) return cmd_check(argc, argv);
+    if (cmd[0] == '-') tool_usage_error("unknown option '%s' (options follow the COMMAND)", cmd);
     tool_usage_error("unknown command '%s'", cmd);
 }

@@ -5,24 +5,26 @@
  * Not here: training (distill-step), head importance (head-rank).
  */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data.h"
+#include "io.h"
 #include "md5.h"
+#include "metrics.h"
 #include "safetensors.h"
 #include "stream.h"
 #include "tool.h"
-#include "train.h"
+#include "metrics.h"
+#include "runner.h"
 #include "vit.h"
 
 #define PRODUCER "vit-fwd 0.1"
 
 typedef struct opts {
     const char *model, *data, *out, *report, *attn, *zero, *preset;
-    int batch, threads, loader_threads, features, block_cls, eval_only, img, heads, level;
+    int batch, threads, loader_threads, features, block_cls, eval_only, img, heads, level, skip_corrupt;
 } opts;
 
 static void usage(void)
@@ -49,11 +51,12 @@ static void usage(void)
         "  --preset NAME, --heads N  architecture for a checkpoint without ssta metadata\n"
         "  --batch N [128]  --threads N [2]  --level N (zstd level, 0 = none) [3]\n"
         "  --loader-threads N [1]  threads decoding images ahead (no effect on the output)\n"
+        "  --skip-corrupt      leave out images that cannot be decoded (counted on stderr)\n"
         "  -h, --help\n"
         "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
 }
 
-enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL };
+enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL, O_SKIP };
 
 static void parse(int argc, char **argv, opts *o)
 {
@@ -63,11 +66,11 @@ static void parse(int argc, char **argv, opts *o)
         {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
         {"features", 0, 0, O_FEAT},
         {"block-cls", 0, 0, O_BCLS}, {"eval-only", 0, 0, O_EVAL}, {"img", 1, 0, O_IMG},
-        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"skip-corrupt", 0, 0, O_SKIP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->batch = 128; o->threads = 2; o->loader_threads = 1; o->out = "-"; o->data = "stream:-"; o->level = 3;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
         case 'h': usage(); exit(0);
         case 'o': o->out = optarg; break;
@@ -86,6 +89,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
         case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
         case O_LEVEL: o->level = (int)tool_parse_long("--level", optarg, 0, 19); break;
+        case O_SKIP: o->skip_corrupt = 1; break;
         default: tool_usage_error("unknown option");
         }
     }
@@ -93,55 +97,46 @@ static void parse(int argc, char **argv, opts *o)
     if (!o->model) tool_usage_error("--model CKPT is required");
 }
 
-/* "all" | list of blocks, optional ":" list of heads. */
-static void parse_sel(const char *s, int L, int NH, uint8_t *blk, uint8_t *hd)
-{
-    const char *colon = strchr(s, ':');
-    size_t lb = colon ? (size_t)(colon - s) : strlen(s);
-    if (lb == 3 && !strncmp(s, "all", 3)) memset(blk, 1, (size_t)L);
-    else {
-        const char *p = s;
-        while (p < s + lb) {
-            char *end;
-            long v = strtol(p, &end, 10);
-            if (end == p || v < 0 || v >= L) tool_usage_error("--attn: bad block in '%s' (0..%d)", s, L - 1);
-            blk[v] = 1;
-            p = end;
-            if (p < s + lb && *p == ',') p++;
-            else if (p < s + lb) tool_usage_error("--attn: bad list '%s'", s);
-        }
-    }
-    if (!colon || !strcmp(colon + 1, "all")) {
-        memset(hd, 1, (size_t)NH);
-        return;
-    }
-    const char *p = colon + 1;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v >= NH) tool_usage_error("--attn: bad head in '%s' (0..%d)", s, NH - 1);
-        hd[v] = 1;
-        p = end;
-        if (*p == ',') p++;
-        else if (*p) tool_usage_error("--attn: bad list '%s'", s);
-    }
-}
-
-typedef struct worker {
+/* What the per-worker objective fills: the record's tensors (each worker
+ * writes its own rows), the accuracy counts per worker, and the first row
+ * with a non-finite logit. */
+typedef struct gather {
     const ss_vit *m;
-    ss_vit_acts a;
-    const float *x;
-    int lo, hi;
-} worker;
+    const uint8_t *selb, *selh;
+    int nsh, K, L, D, N;
+    float *logits, *feat, *bcls;
+    float *attn[256];     /* per selected block: (B, nsh, N, N) */
+    const int32_t *y;
+    ss_topk tk[SS_MAX_WORKERS];
+    long bad[SS_MAX_WORKERS];   /* batch row of the worker's first non-finite logit, -1 */
+} gather;
 
-static void *run_worker(void *arg)
+static int gather_outputs(void *arg, ss_objio *io, ss_err *e)
 {
-    worker *w = arg;
-    if (w->hi > w->lo) {
-        size_t in1 = (size_t)w->m->cfg.in_chans * w->a.hin * w->a.win;
-        ss_vit_forward(w->m, w->m->params, &w->a, w->x + (size_t)w->lo * in1, w->hi - w->lo, NULL);
+    (void)e;
+    gather *g = arg;
+    const ss_vit_acts *a = io->acts[0];
+    int lo = io->lo, n = io->n, K = g->K, D = g->D, L = g->L;
+    size_t NN = (size_t)g->N * g->N;
+    if (K > 0) {
+        long bad = ss_first_nonfinite_row(ss_vit_logits(a), n, K);
+        g->bad[io->worker] = bad < 0 ? -1 : lo + bad;
+        ss_topk_add(&g->tk[io->worker], ss_vit_logits(a), g->y + lo, n, K);
+        if (g->logits) memcpy(g->logits + (size_t)lo * K, ss_vit_logits(a), sizeof(float) * n * K);
     }
-    return NULL;
+    if (g->feat) ss_vit_get_features(g->m, a, n, g->feat + (size_t)lo * D);
+    if (g->bcls) ss_vit_get_block_cls(g->m, a, n, g->bcls + (size_t)lo * L * D);
+    for (int l = 0; l < L; l++) {
+        if (!g->attn[l]) continue;
+        for (int b = 0; b < n; b++)
+            for (int h = 0, j = 0; h < g->m->cfg.num_heads; h++) {
+                if (!g->selh[h]) continue;
+                memcpy(g->attn[l] + ((size_t)(lo + b) * g->nsh + j) * NN, ss_vit_attn_map(g->m, a, l, h, b),
+                       sizeof(float) * NN);
+                j++;
+            }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -165,7 +160,7 @@ int main(int argc, char **argv)
         tool_usage_error("%s has no classification head: ask for --features, --block-cls or --attn", o.model);
     uint8_t *selb = calloc((size_t)L, 1), *selh = calloc((size_t)NH, 1);
     if (!selb || !selh) tool_die("out of memory");
-    if (o.attn) parse_sel(o.attn, L, NH, selb, selh);
+    if (o.attn) tool_parse_block_heads("--attn", o.attn, L, NH, selb, selh);
     int nsh = 0;
     for (int h = 0; h < NH; h++) nsh += selh[h];
     if (o.zero) {
@@ -197,35 +192,27 @@ int main(int argc, char **argv)
     int side = o.img ? o.img : c.img_size;
     float mean[3], stdv[3];
     ss_dataset_norm(d, mean, stdv);
-    const char *mm = ss_record_meta(&ck, "ssta.mean"), *ms = ss_record_meta(&ck, "ssta.std");
-    if (mm && ms) {
-        int n1 = sscanf(mm, "%f,%f,%f", &mean[0], &mean[1], &mean[2]);
-        int n2 = sscanf(ms, "%f,%f,%f", &stdv[0], &stdv[1], &stdv[2]);
-        if (n1 != n2 || (n1 != 1 && n1 != 3)) tool_die("%s: bad ssta.mean/ssta.std metadata", o.model);
-        if (n1 == 1) for (int i = 1; i < 3; i++) mean[i] = mean[0], stdv[i] = stdv[0];
-    }
+    if (ss_norm_from_meta(&ck, mean, stdv, &e) < 0) tool_die("%s: %s", o.model, e.msg);
+    if (K > 0 && (o.eval_only || o.report) && ss_dataset_nclasses(d) > K)
+        tool_die("%s has %d classes, the model's head has %d: top-1 would leave out the images of classes >= %d",
+                 ss_dataset_spec(d), ss_dataset_nclasses(d), K, K);
     ss_transform *tf = ss_transform_new("eval", side, side, c.in_chans, mean, stdv, &e);
     if (!tf) tool_die_err(&e);
 
-    ss_blas_single_thread();
-    int W = o.threads, per = (o.batch + W - 1) / W;
-    worker *wk = calloc((size_t)W, sizeof *wk);
-    if (!wk) tool_die("out of memory");
-    for (int w = 0; w < W; w++) {
-        wk[w].m = &m;
-        if (ss_vit_acts_new(&wk[w].a, &m, per, side, side, 0, &e)) tool_die_err(&e);
-    }
-    int N = wk[0].a.N;
+    ss_runner *run = ss_runner_new(o.threads, &e);
+    int slot = run ? ss_runner_slot(run, &m, o.batch, side, side, -1, &e) : -1;
+    if (slot < 0) tool_die_err(&e);
+    int N = ss_runner_acts(run, slot, 0)->N;
     int64_t *idx = malloc(sizeof(int64_t) * o.batch), *lab = malloc(sizeof(int64_t) * o.batch);
     if (!idx || !lab) tool_die("out of memory");
     /* Batches in dataset order (epoch 0, seed 0: index = dataset index), the
-     * last one short, decoded ahead by the loader at full size as
-     * ss_dataset_get gives them. A stream:- dataset is read whole at open,
-     * so the loader serves it like any other. */
+     * last one short, decoded ahead by the loader (JPEGs with DCT scaling
+     * to the transform's minimum side, see ssta-data(5)). A stream:- dataset
+     * is read whole at open, so the loader serves it like any other. */
     size_t n = ss_dataset_len(d), done = 0;
     if (n > UINT32_MAX) tool_die("%s: too many samples", ss_dataset_spec(d));
     ss_loader_cfg lc = {.batch = o.batch, .seed = 0, .shuffle = 0, .drop_last = 0,
-                        .threads = o.loader_threads};
+                        .threads = o.loader_threads, .skip_corrupt = o.skip_corrupt};
     ss_loader *ld = ss_loader_new(d, tf, &lc, side, side, c.in_chans, &e);
     if (!ld || ss_loader_start_epoch(ld, 0, &e)) tool_die_err(&e);
 
@@ -248,7 +235,9 @@ int main(int argc, char **argv)
         ss_record_free(&h);
     }
 
-    long top1 = 0, top5 = 0, labelled = 0;
+    gather g = {.m = &m, .selb = selb, .selh = selh, .nsh = nsh, .K = K, .L = L, .D = D, .N = N};
+    for (int w = 0; w < SS_MAX_WORKERS; w++) ss_topk_init(&g.tk[w]);
+    if (L > 256) tool_die("%s: more than 256 blocks", o.model);
     double t0 = tool_now();
     ss_batch bt;
     int rc;
@@ -258,99 +247,71 @@ int main(int argc, char **argv)
             idx[j] = bt.index[j];
             lab[j] = bt.y[j];
         }
-        pthread_t th[64];
-        int started[64] = {0};
-        for (int w = 0; w < W; w++) {
-            wk[w].x = bt.x;
-            wk[w].lo = (int)((long)w * B / W);
-            wk[w].hi = (int)((long)(w + 1) * B / W);
-            if (w) started[w] = pthread_create(&th[w], NULL, run_worker, &wk[w]) == 0;
+        ss_record r;
+        ss_record_init(&r);
+        int64_t s1[1] = {B}, s2[2] = {B, K}, sf[2] = {B, D}, sb[3] = {B, L, D}, sa[4] = {B, nsh, N, N};
+        ss_tensor *tl = NULL, *tfe = NULL, *tb = NULL;
+        if ((K > 0 && !(tl = ss_record_add(&r, "logits", SS_F32, 2, s2, NULL, &e))) ||
+            !ss_record_add(&r, "index", SS_I64, 1, s1, idx, &e) || !ss_record_add(&r, "label", SS_I64, 1, s1, lab, &e) ||
+            (o.features && !(tfe = ss_record_add(&r, "features", SS_F32, 2, sf, NULL, &e))) ||
+            (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
+            tool_die_err(&e);
+        g.logits = tl ? tl->data : NULL;
+        g.feat = tfe ? tfe->data : NULL;
+        g.bcls = tb ? tb->data : NULL;
+        for (int l = 0; l < L; l++) {
+            g.attn[l] = NULL;
+            if (!selb[l]) continue;
+            char nm[32];
+            snprintf(nm, sizeof nm, "attn.%d", l);
+            ss_tensor *ta = ss_record_add(&r, nm, SS_F32, 4, sa, NULL, &e);
+            if (!ta) tool_die_err(&e);
+            g.attn[l] = ta->data;
         }
-        run_worker(&wk[0]);
-        for (int w = 1; w < W; w++) {
-            if (started[w]) pthread_join(th[w], NULL);
-            else run_worker(&wk[w]);
-        }
-        /* accuracy */
-        for (int w = 0; w < W && K > 0; w++)
-            for (int b = 0; b < wk[w].hi - wk[w].lo; b++) {
-                int64_t yb = lab[wk[w].lo + b];
-                if (yb < 0 || yb >= K) continue;
-                const float *lg = wk[w].a.logits + (size_t)b * K;
-                int rank = 0;
-                for (int k = 0; k < K; k++) rank += lg[k] > lg[yb];
-                labelled++;
-                top1 += rank == 0;
-                top5 += rank < 5;
+        g.y = bt.y;
+        ss_pass p = {.B = B, .nitems = 1, .obj = gather_outputs, .obj_ctx = &g};
+        p.item[0] = (ss_pass_item){.slot = slot, .x = bt.x};
+        for (int w = 0; w < SS_MAX_WORKERS; w++) g.bad[w] = -1;
+        if (ss_runner_pass(run, &p, &e)) tool_die_err(&e);
+        for (int w = 0; w < o.threads; w++)   /* a non-finite logit stops the run, naming the image */
+            if (g.bad[w] >= 0) {
+                char item[512];
+                ss_dataset_item_name(d, (size_t)idx[g.bad[w]], item, sizeof item);
+                tool_die("%s: non-finite logits for %s (index %lld)", o.model, item, (long long)idx[g.bad[w]]);
             }
-        if (out) {
-            ss_record r;
-            ss_record_init(&r);
-            int64_t s1[1] = {B}, s2[2] = {B, K}, sf[2] = {B, D}, sb[3] = {B, L, D}, sa[4] = {B, nsh, N, N};
-            ss_tensor *tl = NULL, *tfe = NULL, *tb = NULL;
-            if ((K > 0 && !(tl = ss_record_add(&r, "logits", SS_F32, 2, s2, NULL, &e))) ||
-                !ss_record_add(&r, "index", SS_I64, 1, s1, idx, &e) || !ss_record_add(&r, "label", SS_I64, 1, s1, lab, &e) ||
-                (o.features && !(tfe = ss_record_add(&r, "features", SS_F32, 2, sf, NULL, &e))) ||
-                (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
-                tool_die_err(&e);
-            for (int w = 0; w < W; w++) {
-                ss_vit_acts *a = &wk[w].a;
-                int lo = wk[w].lo, nb = wk[w].hi - wk[w].lo;
-                if (tl) memcpy((float *)tl->data + (size_t)lo * K, a->logits, sizeof(float) * nb * K);
-                if (tfe)   /* k = head_blocks: the last block's normed cls is the last slice */
-                    for (int b = 0; b < nb; b++)
-                        memcpy((float *)tfe->data + (size_t)(lo + b) * D,
-                               a->feat + ((size_t)b * c.head_blocks + c.head_blocks - 1) * D, sizeof(float) * D);
-                if (tb)
-                    for (int b = 0; b < nb; b++)
-                        for (int l = 0; l < L; l++)
-                            memcpy((float *)tb->data + ((size_t)(lo + b) * L + l) * D,
-                                   a->x2[l] + (size_t)b * N * D, sizeof(float) * D);
-            }
-            for (int l = 0; l < L; l++) {
-                if (!selb[l]) continue;
-                char nm[32];
-                snprintf(nm, sizeof nm, "attn.%d", l);
-                ss_tensor *ta = ss_record_add(&r, nm, SS_F32, 4, sa, NULL, &e);
-                if (!ta) tool_die_err(&e);
-                for (int w = 0; w < W; w++) {
-                    ss_vit_acts *a = &wk[w].a;
-                    for (int b = 0; b < wk[w].hi - wk[w].lo; b++) {
-                        int j = 0;
-                        for (int h = 0; h < NH; h++) {
-                            if (!selh[h]) continue;
-                            memcpy((float *)ta->data + (((size_t)(wk[w].lo + b) * nsh + j) * N * N),
-                                   a->att[l] + ((size_t)b * NH + h) * N * N, sizeof(float) * N * N);
-                            j++;
-                        }
-                    }
-                }
-            }
-            if (ss_swriter_put(out, &r, &e)) tool_die_err(&e);
-            ss_record_free(&r);
-        }
+        if (out && ss_swriter_put(out, &r, &e)) tool_die_err(&e);
+        ss_record_free(&r);
         done += (size_t)B;
         tool_progress("%zu/%zu images  %.0f img/s", done, n, done / (tool_now() - t0));
     }
     if (rc < 0) tool_die_err(&e);
+    ss_err skip1;
+    size_t skipped = ss_loader_skipped(ld, &skip1);
     ss_loader_free(ld);
     tool_progress_end();
     if (out && ss_swriter_close(out, &e)) tool_die_err(&e);
-    if (labelled > 0) {
-        double a1 = 100.0 * top1 / labelled, a5 = 100.0 * top5 / labelled;
+    ss_topk tk;
+    ss_topk_init(&tk);
+    for (int w = 0; w < o.threads; w++) ss_topk_merge(&tk, &g.tk[w]);
+    tool_report_skipped(ss_dataset_spec(d), skipped, &skip1);
+    if (tk.outside > 0) {
+        tool_warn("%s: %ld of %ld labelled images have labels >= %d, the model's class count: no accuracy reported",
+                  ss_dataset_spec(d), tk.outside, tk.outside + tk.n, K);
+    } else if (tk.n > 0) {
+        long labelled = tk.n;
+        double a1 = 100.0 * tk.top1 / labelled, a5 = 100.0 * tk.top5 / labelled;
         tool_warn("%s: top-1 %.2f%%  top-5 %.2f%%  (%ld labelled images, %.0f img/s)", ss_dataset_spec(d), a1, a5,
                   labelled, done / (tool_now() - t0));
-        FILE *f = NULL;
-        if (o.report) f = fopen(o.report, "w");
-        else if (o.eval_only || strcmp(o.out, "-")) f = stdout;
-        if (o.report && !f) tool_die("%s: cannot write", o.report);
-        if (f) {
-            fprintf(f, "data\tn\ttop1\ttop5\n%s\t%ld\t%.4f\t%.4f\n", ss_dataset_spec(d), labelled, a1 / 100, a5 / 100);
-            if (f != stdout && fclose(f)) tool_die("%s: write error", o.report);
+        const char *rp = o.report ? o.report : (o.eval_only || strcmp(o.out, "-")) ? "-" : NULL;
+        if (rp) {   /* the table: --report FILE atomically, else stdout */
+            ss_afile a;
+            if (ss_afile_open(&a, rp, &e)) tool_die_err(&e);
+            fprintf(a.f, "data\tn\ttop1\ttop5\n%s\t%ld\t%.4f\t%.4f\n", ss_dataset_spec(d), labelled, a1 / 100, a5 / 100);
+            if (ss_afile_commit(&a, &e)) tool_die_err(&e);
         }
     }
-    for (int w = 0; w < W; w++) ss_vit_acts_free(&wk[w].a);
-    free(wk); free(idx); free(lab); free(selb); free(selh);
+    ss_runner_free(run);
+    free(idx); free(lab); free(selb); free(selh);
     ss_transform_free(tf);
     ss_dataset_close(d);
     ss_vit_free(&m);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # conventions.sh — what every tool promises (README "Conventions"): a man
 # page in man/man1 that groff formats without warnings, --help on stdout
-# with exit 0, exit 2 and a "tool: " message on stderr for an unknown option.
+# with exit 0 (and exit 1 when stdout fails), exit 2 and one "tool: unknown
+# option '--no-such-option'" line (plus "Try") on stderr for an unknown option.
 . "${SSTA_ROOT:-.}/tests/cli-lib.sh"
 cli_setup conventions
 cd "${SSTA_ROOT:-.}" || exit 1
@@ -23,7 +24,11 @@ for src in tools/*.c; do
     expect 0 "$SSTA_BIN/$t" --help
     [ -s "$T/out" ] || fail "$t --help printed nothing on stdout"
     expect 2 "$SSTA_BIN/$t" --no-such-option
-    has "$T/err" "^$t: "
+    has "$T/err" "^$t: unknown option '--no-such-option'"
+    [ "$(wc -l <"$T/err")" -eq 2 ] || { fail "$t: stderr of an unknown option is not 2 lines"; cat "$T/err"; }
+    if [ -w /dev/full ]; then
+        "$SSTA_BIN/$t" --help >/dev/full 2>/dev/null && fail "$t --help >/dev/full exits 0"
+    fi
 done
 [ $n -gt 0 ] || fail "no tools found"
 for page in man/man5/*.5; do

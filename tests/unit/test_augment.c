@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "codec.h"
 #include "data.h"
 
 static void pattern(ss_image *im, int h, int w)

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "../check.h"
+#include "codec.h"
 #include "data.h"
 #include "stream.h"
 

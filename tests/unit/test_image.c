@@ -1,15 +1,18 @@
-/* test_image.c — codecs and pixel geometry of lib/image.c: PNG round trips
- * exactly, JPEG (gray, RGB, CMYK) round trips closely, DCT scaling gives
- * the promised size, corrupt files fail with a message, resampling matches
- * Pillow (fixture made by tests/fixtures/data/make_resize_fixture.py), and
- * the colour operations do what they claim, and the RandAugment operations
- * match Pillow (fixture randaug_pil.bin).
+/* test_image.c — codecs (lib/codec.c) and pixel geometry (lib/pixops.c):
+ * PNG round trips exactly, JPEG (gray, RGB, CMYK) round trips closely, DCT
+ * scaling gives the promised size, corrupt files fail with a message,
+ * resampling matches Pillow (fixture made by
+ * tests/fixtures/data/make_resize_fixture.py), and the colour operations do
+ * what they claim, and the RandAugment operations match Pillow (fixture
+ * randaug_pil.bin).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../check.h"
+#include "codec.h"
 #include "image.h"
+#include "pixops.h"
 
 static void make_pattern(ss_image *im, int h, int w, int c)
 {

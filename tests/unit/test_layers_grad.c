@@ -268,7 +268,7 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_acts a;
     int B = 3;
     CHECK(ss_vit_acts_new(&a, &m, B, hin, hin, 1, &e) == 0);
-    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {1, drop_path, 5, 12, 0, drop_rate}, NULL};
+    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {.train = 1, .drop_path = drop_path, .seed = 5, .step = 12, .sample0 = 0, .drop_rate = drop_rate}, NULL};
     int32_t y[3] = {1, 3, 0};
     c.y = y;
     fill(c.x, (size_t)B * 2 * hin * hin, 1);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "codec.h"
 #include "data.h"
 
 enum { NCLASS = 2, PER_CLASS = 3, NS = NCLASS * PER_CLASS, SIDE = 16, PER = SIDE * SIDE };

@@ -44,5 +44,10 @@ int main(void)
     CHECK(u.n == 3 && u.top1 == 3 && u.nonfinite == 1 && u.outside == 1);
     ss_topk_merge(&t, &u);
     CHECK(t.n == 5 && t.top1 == 4 && t.first_bad == 3 && t.rows == 10 && t.nonfinite == 2);
+    /* the row check a tool runs before trusting logits, labels or not */
+    float rows[3][2] = {{0, 1}, {2, NAN}, {-INFINITY, 0}};
+    CHECK(ss_first_nonfinite_row(&rows[0][0], 3, 2) == 1);
+    CHECK(ss_first_nonfinite_row(&rows[0][0], 1, 2) == -1);
+    CHECK(ss_first_nonfinite_row(&rows[2][0], 1, 2) == 0);
     return check_summary("test_metrics");
 }

@@ -3,17 +3,59 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
+
 static const char *g_name = "ssta";
+static const char *g_cmd;
 static int g_progress_open;
 
-void tool_init(const char *name) { g_name = name; }
+/* At exit: drop outputs never committed, then flush and close stdout and
+ * turn a write error into exit status 1 (as gnulib's close_stdout). A
+ * closed stdout (">&-") with nothing written to it is not an error. */
+static void at_exit(void)
+{
+    ss_afile_abort_pending();
+    int pending = __fpending(stdout) != 0;
+    int prev_fail = ferror(stdout) != 0;
+    errno = 0;
+    int close_fail = fclose(stdout) != 0;
+    if (prev_fail || (close_fail && (pending || errno != EBADF))) {
+        int er = errno;
+        fprintf(stderr, "%s: standard output: write error%s%s\n", g_name, er ? ": " : "", er ? strerror(er) : "");
+        _exit(1);
+    }
+}
+
+static void on_fatal_signal(int sig)
+{
+    ss_afile_abort_pending();
+    raise(sig);   /* SA_RESETHAND: the default action now */
+}
+
+void tool_init(const char *name)
+{
+    g_name = name;
+    atexit(at_exit);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;  /* keep "ignored" */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
 const char *tool_name(void) { return g_name; }
 
 static void vsay(const char *fmt, va_list ap)
@@ -30,6 +72,7 @@ void tool_die(const char *fmt, ...)
     va_start(ap, fmt);
     vsay(fmt, ap);
     va_end(ap);
+    ss_afile_abort_pending();
     exit(1);
 }
 
@@ -42,7 +85,92 @@ void tool_usage_error(const char *fmt, ...)
     vsay(fmt, ap);
     va_end(ap);
     fprintf(stderr, "Try '%s --help'.\n", g_name);
+    ss_afile_abort_pending();
     exit(2);
+}
+
+void tool_set_command(const char *cmd) { g_cmd = cmd; }
+
+/* Long option of longopts whose name starts with the n bytes at w: the
+ * exact match, else the only prefix match; *count gets the number of
+ * prefix matches. */
+static const struct option *find_long(const struct option *lo, const char *w, size_t n, int *count)
+{
+    const struct option *hit = NULL;
+    *count = 0;
+    for (; lo && lo->name; lo++) {
+        if (strncmp(lo->name, w, n)) continue;
+        if (strlen(lo->name) == n) {
+            *count = 1;
+            return lo;
+        }
+        if (!hit) hit = lo;
+        ++*count;
+    }
+    return hit;
+}
+
+int tool_getopt(int argc, char *const argv[], const char *shortopts, const struct option *longopts)
+{
+    static const struct option none[] = {{0, 0, 0, 0}};
+    char so[256];
+    snprintf(so, sizeof so, ":%s", shortopts[0] == ':' ? shortopts + 1 : shortopts);
+    opterr = 0;
+    optopt = 0;
+    int c = getopt_long(argc, argv, so, longopts ? longopts : none, NULL);
+    if (c != '?' && c != ':') return c;
+    /* Long option (the word before optind starts with "--" and names one
+     * whose value is optopt, or optopt is 0), else a short one. */
+    const char *w = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    const char *pre = g_cmd ? g_cmd : "", *sep = g_cmd ? ": " : "";
+    if (w[0] == '-' && w[1] == '-' && w[2]) {
+        const char *nm = w + 2, *eq = strchr(nm, '=');
+        size_t n = eq ? (size_t)(eq - nm) : strlen(nm);
+        int count;
+        const struct option *o = find_long(longopts, nm, n, &count);
+        if (optopt == 0 || (o && count == 1 && o->val == optopt && !o->flag)) {
+            if (count > 1) tool_usage_error("%s%soption '--%.*s' is ambiguous", pre, sep, (int)n, nm);
+            if (!o || count == 0) tool_usage_error("%s%sunknown option '--%.*s'", pre, sep, (int)n, nm);
+            if (c == ':') tool_usage_error("%s%soption '--%s' needs a value", pre, sep, o->name);
+            tool_usage_error("%s%soption '--%s' takes no value", pre, sep, o->name);
+        }
+    }
+    if (c == ':') tool_usage_error("%s%soption '-%c' needs a value", pre, sep, optopt);
+    if (optopt > 32 && optopt < 127) tool_usage_error("%s%sunknown option '-%c'", pre, sep, optopt);
+    tool_usage_error("%s%sunknown option '%s'", pre, sep, w);
+}
+
+/* Marks the items of a comma list (s, n bytes) in sel: "all" or indices in
+ * [0, max). */
+static void parse_index_list(const char *opt, const char *whole, const char *what, const char *s, size_t n,
+                             int max, uint8_t *sel)
+{
+    if (n == 0) tool_usage_error("%s: no %s in '%s'", opt, what, whole);
+    if (n == 3 && !strncmp(s, "all", 3)) {
+        memset(sel, 1, (size_t)max);
+        return;
+    }
+    const char *p = s, *end = s + n;
+    for (;;) {
+        char *q;
+        errno = 0;
+        long v = (*p >= '0' && *p <= '9') ? strtol(p, &q, 10) : -1;
+        if (v < 0 || errno || q > end) tool_usage_error("%s: bad %s list in '%s'", opt, what, whole);
+        if (v >= max) tool_usage_error("%s: bad %s %ld in '%s' (0..%d)", opt, what, v, whole, max - 1);
+        sel[v] = 1;
+        p = q;
+        if (p == end) return;
+        if (*p != ',' || ++p == end) tool_usage_error("%s: bad %s list in '%s'", opt, what, whole);
+    }
+}
+
+void tool_parse_block_heads(const char *opt, const char *s, int L, int NH, uint8_t *blk, uint8_t *hd)
+{
+    const char *colon = strchr(s, ':');
+    size_t lb = colon ? (size_t)(colon - s) : strlen(s);
+    parse_index_list(opt, s, "block", s, lb, L, blk);
+    if (!colon) memset(hd, 1, (size_t)NH);
+    else parse_index_list(opt, s, "head", colon + 1, strlen(colon + 1), NH, hd);
 }
 
 void tool_warn(const char *fmt, ...)
@@ -81,6 +209,11 @@ uint64_t tool_parse_u64(const char *opt, const char *s)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end) tool_usage_error("%s: '%s' is not a non-negative integer", opt, s);
     return (uint64_t)v;
+}
+
+void tool_report_skipped(const char *what, size_t n, const ss_err *first)
+{
+    if (n) tool_warn("%s: %zu unreadable samples left out (--skip-corrupt), the first: %s", what, n, first->msg);
 }
 
 int tool_isatty(int fd) { return isatty(fd); }

@@ -7,10 +7,19 @@
  * --help prints the usage to stdout and exits 0.
  *
  * This is the only place outside the tool sources that prints; lib/ never does.
+ *
+ * Exits: tool_init arranges that every way out removes the temporaries of
+ * outputs not yet committed (lib/io.h: tool_die, tool_usage_error, a return
+ * from main or exit() with a file half written, and SIGINT, SIGTERM, SIGHUP,
+ * SIGPIPE unless they are ignored), and that standard output is flushed and
+ * closed at exit with its errors checked: a failed write to stdout ("> /dev/full",
+ * a full disk) prints "NAME: standard output: write error: ..." and makes
+ * the exit status 1, whatever the tool printed.
  */
 #ifndef SS_TOOL_H
 #define SS_TOOL_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -27,11 +36,34 @@ _Noreturn void tool_usage_error(const char *fmt, ...) __attribute__((format(prin
 /* Print "NAME: msg" without exiting. */
 void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* getopt_long for every tool (opterr off, a leading ':' added to the short
+ * options): returns what getopt_long returns, except that an unknown or
+ * ambiguous option, a missing value, or a value given to an option that takes
+ * none is a usage error naming the option as the user wrote it:
+ *     NAME: option '--lr' needs a value
+ *     NAME: unknown option '--no-such'
+ * longopts may be NULL. Reset optind to 0 before parsing a new argv. */
+int tool_getopt(int argc, char *const argv[], const char *shortopts, const struct option *longopts);
+/* Subcommand named in tool_getopt's messages ("NAME: CMD: option ..."). */
+void tool_set_command(const char *cmd);
+
+/* Parses a block/head selection "BLOCKS[:HEADS]" for option `opt`: each part
+ * is "all" or a comma list of 0-based indices (blocks < L, heads < NH); no
+ * heads part means all heads. Sets blk[l] / hd[h] to 1 for the chosen ones.
+ * An empty selection, an empty part ("1:", ":1"), an empty list item or an
+ * index out of range is a usage error. */
+void tool_parse_block_heads(const char *opt, const char *s, int L, int NH, uint8_t *blk, uint8_t *hd);
+
 /* Option value parsers: on a malformed or out-of-range value they call
  * tool_usage_error naming the option. */
 long tool_parse_long(const char *opt, const char *s, long lo, long hi);
 double tool_parse_double(const char *opt, const char *s, double lo, double hi);
 uint64_t tool_parse_u64(const char *opt, const char *s);
+
+/* --skip-corrupt's report: when n > 0, "NAME: WHAT: N unreadable samples
+ * left out (--skip-corrupt), the first: <first->msg>" on stderr. n counts
+ * every time a sample failed (once per epoch that read it). */
+void tool_report_skipped(const char *what, size_t n, const ss_err *first);
 
 /* 1 if fd is a terminal. */
 int tool_isatty(int fd);

@@ -1,0 +1,30 @@
+/* knn.h — weighted k-nearest-neighbour classification of features, as
+ * DINO's eval_knn.py: features L2-normalised, similarity = cosine, the k
+ * most similar training samples vote for their class with weight
+ * exp(sim / T), the prediction is the class with the largest vote (the
+ * lowest class index on a tie). DINO's defaults: k = 20, T = 0.07.
+ *
+ * Similarities are one sgemm per block of queries (single precision, the
+ * caller's BLAS threads); no allocation beyond one block of similarities.
+ */
+#ifndef SS_KNN_H
+#define SS_KNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Rows of x (n,D) scaled to unit L2 norm (x / max(|x|, 1e-12), as
+ * F.normalize). */
+void ss_l2_normalize_rows(float *x, size_t n, int D);
+
+/* train (ntr,D) and query (nq,D), both already normalised; labels ytr in
+ * [0,nclasses). pred (nq) receives the predicted classes (may be NULL);
+ * *correct the hits against yq (yq may be NULL). k is clamped to ntr.
+ * A non-finite similarity is an error naming the query. */
+int ss_knn_classify(const float *train, const int32_t *ytr, size_t ntr, const float *query,
+                    const int32_t *yq, size_t nq, int D, int nclasses, int k, double T,
+                    int32_t *pred, long *correct, ss_err *e);
+
+#endif

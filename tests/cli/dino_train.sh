@@ -1,0 +1,69 @@
+#!/bin/sh
+# dino-train: usage errors, a tiny run (table, log, state, teacher file),
+# exact resume after a kill (cmp of the state and the teacher files),
+# refusal of a foreign -o, the teacher loading in vit-fwd, and the k-NN
+# figure of the table reproduced from vit-fwd --features by
+# tests/fixtures/knn_check.py (numpy; skipped without it), and a linear
+# probe of the teacher with distill-step --optim sgd.
+. "$SSTA_ROOT/tests/cli-lib.sh"
+cli_setup dino_train
+DT="$SSTA_BIN/dino-train"
+VF="$SSTA_BIN/vit-fwd"
+ARCH="--img 28 --patch 7 --dim 24 --depth 2 --heads 3 --out-dim 64 --head-hidden 32 --head-bottleneck 16"
+DATA="--train fashion-mnist:train,n=128 --val fashion-mnist:val,n=60"
+RUN="$DT $DATA $ARCH --epochs 3 --batch 32 --local-crops 2 --local 14 --warmup-epochs 1 --seed 5 --threads 2 --momentum-teacher 0.9"
+
+expect 2 "$DT" --epochs 0 --train x -o y
+has "$T/err" "^dino-train: "
+expect 2 "$DT" -o y
+expect 2 "$DT" --train fashion-mnist:train -o "$T/x.st" --preset nosuch
+expect 2 "$DT" --train fashion-mnist:train -o "$T/x.st" --preset fmnist-student --crops nosuch
+
+# uninterrupted
+expect 0 $RUN -o "$T/a.st" --teacher-out "$T/ta.st" --log "$T/a.tsv"
+cp "$T/out" "$T/a.out"
+grep -v "^dino-train: epoch [0-9]*: .*collapse)$" "$T/err" | grep -q . && fail "stderr: $(head -3 "$T/err")"
+head -1 "$T/a.out" | grep -q "^epoch	lr	wd	momentum	teacher_temp	loss	t_entropy	t_kl_uniform	t_mean_entropy	knn_top1	img_s	seconds$" || fail "TSV header"
+[ "$(wc -l <"$T/a.out")" -eq 5 ] || fail "expected epochs 0..3: $(cat "$T/a.out")"
+cmp -s "$T/a.out" "$T/a.tsv" || fail "--log differs from stdout"
+awk -F'\t' 'NR>2 && ($1 != NR-2 || $6 <= 0 || $10 < 0 || $10 > 1) {exit 1}' "$T/a.out" || fail "bad rows"
+
+# killed after the first checkpoint, resumed: the same bytes
+$RUN -o "$T/b.st" --teacher-out "$T/tb.st" >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$T/b.st" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -f "$T/b.st" ] || fail "no state after the first epoch"
+ls -a "$T" | grep -q '\.tmp\.' && fail "temporary file left behind"
+expect 0 $RUN --loader-threads 2 -o "$T/b.st" --teacher-out "$T/tb.st"
+cmp -s "$T/a.st" "$T/b.st" || fail "resumed state differs from the uninterrupted one"
+cmp -s "$T/ta.st" "$T/tb.st" || fail "resumed teacher differs"
+cut -f1-10 "$T/a.out" >"$T/a.c"; cut -f1-10 "$T/out" >"$T/b.c"
+cmp -s "$T/a.c" "$T/b.c" || fail "resumed table differs: $(cat "$T/b.c")"
+
+# a finished run is not repeated; another command is refused, naming the field
+expect 0 $RUN -o "$T/a.st"
+cmp -s "$T/a.st" "$T/b.st" || fail "rerun of a finished run changed the state"
+expect 1 $DT $DATA $ARCH --epochs 3 --batch 32 --local-crops 2 --local 14 --warmup-epochs 1 --seed 6 --threads 2 --momentum-teacher 0.9 -o "$T/a.st"
+has "$T/err" "different run.*seed=5"
+
+# the teacher is a timm backbone without classifier: vit-fwd --features; its
+# k-NN recomputed independently from those features equals the table's
+expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:train,n=128 --features --level 0 -o "$T/mem.sts"
+expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --features --level 0 -o "$T/q.sts"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    got=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_check.py" "$T/mem.sts" "$T/q.sts" | cut -f1)
+    want=$(tail -1 "$T/a.out" | cut -f10)
+    [ "$got" = "$want" ] || fail "k-NN: table $want, numpy from vit-fwd features $got"
+else
+    echo "skip: no numpy for the independent k-NN check"
+fi
+
+# the teacher under a linear probe with DINO's optimizer (SGD, momentum)
+DS="$SSTA_BIN/distill-step"
+expect 0 "$DS" --train fashion-mnist:train,n=64 --val fashion-mnist:val,n=30 --init "$T/ta.st" --freeze-backbone \
+    --head-blocks 2 --optim sgd --lr 1e-3 --wd 0 --warmup 0 --min-lr 0 --epochs 1 --batch 32 -o "$T/p.st"
+expect 2 "$DS" --train fashion-mnist:train,n=64 --init "$T/ta.st" --freeze-backbone --optim adam -o "$T/p2.st"
+has "$T/err" "optim"
+cli_finish dino_train

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The whole reproduce-table2 chain at toy size: three tiny teachers trained
+# here (two supervised, one DINO backbone with a linear probe), then
+# `make reproduce-table2 PRESET=toy`: head ranks, selections, caches, the 13
+# student runs, the tables and the claims. A broken link anywhere fails it.
+# Then the same make again does nothing (every artefact is a file target).
+. "$SSTA_ROOT/tests/cli-lib.sh"
+cli_setup table2_toy
+DS="$SSTA_BIN/distill-step"
+DT="$SSTA_BIN/dino-train"
+TD="$T/teachers"
+mkdir -p "$TD"
+TARCH="--img 28 --patch 7 --chans 1 --dim 48 --depth 3 --heads 6"
+for s in 1 2; do
+    "$DS" --train fashion-mnist:train,n=120 $TARCH --epochs 1 --batch 20 --seed $s -o "$TD/sl$s.safetensors" \
+        >/dev/null 2>"$T/err" || fail "teacher sl$s: $(cat "$T/err")"
+done
+"$DT" --train fashion-mnist:train,n=80 $TARCH --out-dim 64 --head-hidden 64 --head-bottleneck 32 \
+    --local 14 --local-crops 2 --epochs 1 --batch 16 --steps-per-epoch 2 --seed 3 --val fashion-mnist:val,n=20 \
+    --knn-train fashion-mnist:train,n=40 -o "$T/dino.st" --teacher-out "$T/dino.safetensors" >/dev/null 2>"$T/err" \
+    || fail "dino teacher: $(cat "$T/err")"
+"$DS" --train fashion-mnist:train,n=120 --init "$T/dino.safetensors" --freeze-backbone --epochs 1 --batch 20 \
+    --seed 3 -o "$TD/ssl.safetensors" >/dev/null 2>"$T/err" || fail "probe: $(cat "$T/err")"
+
+MK="make -s -C $SSTA_ROOT BIN=$SSTA_BIN BUILD=$SSTA_BUILD PRESET=toy TEACHERS=given TEACHER_DIR=$TD R=$T/r"
+$MK reproduce-table2 >"$T/out" 2>"$T/err" || { fail "reproduce-table2: $(tail -20 "$T/err")"; cli_finish table2_toy; }
+[ "$(grep -c '^\[[0-9]*/13\] ' "$T/out")" -eq 13 ] || fail "not 13 progress lines: $(cat "$T/out")"
+grep -q '^\[13/13\] .*about 0m00s left' "$T/out" || fail "last progress line: $(grep '^\[13' "$T/out")"
+for r in baseline SL_KD SSL_KD SL_KD_early SSL_KD_early 2SL_KD SSTA_KD 2SL_KD_early SSTA_KD_avg_early \
+         SSTA_KD_rand_early SSTA_KD_early 'LKD+SSTA_early' 'AT+SSTA_early'; do
+    grep -q "^| $r\( (T3)\)\? | " "$T/r/table2.md" || fail "table2.md lacks row $r"
+    [ -f "$T/r/runs/$r/s1/student.st" ] || fail "no student for $r"
+done
+[ "$(awk 'NR>1' "$T/r/table2.tsv" | wc -l)" -eq 13 ] || fail "table2.tsv rows"
+grep -q 'not distinguishable at this scale' "$T/r/table2.md" || fail "no verdicts"
+# the SSTA row read two caches of the important heads; the avg row the means
+grep -q 'kd_sl	kd_t1' "$T/r/runs/SSTA_KD_early/s1/train.tsv" || fail "SSTA row's KD columns"
+grep -q 'avg' "$T/r/rank/ssl.avg" || fail "avg selection: $(cat "$T/r/rank/ssl.avg")"
+ls "$T/r/cache/s1/" | grep -q 'ssl-imp.sts' || fail "no SSL cache"
+# nothing left to do
+$MK reproduce-table2 >"$T/out2" 2>&1 || fail "second make"
+grep -q '^\[' "$T/out2" && fail "second make ran students again"
+cli_finish table2_toy
