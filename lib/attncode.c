@@ -2,6 +2,7 @@
 #include "attncode.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 /* Slicing-by-8 (8 tables of 256 words, 8 bytes a step): ~6x the speed of
  * the byte-wise loop, which otherwise dominated decoding. */
 static uint32_t crc_tab[8][256];
-static int crc_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
@@ -23,12 +24,11 @@ static void crc_init(void)
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++) crc_tab[t][i] = crc_tab[0][crc_tab[t - 1][i] & 0xff] ^ (crc_tab[t - 1][i] >> 8);
-    crc_ready = 1;   /* benign race: every thread writes the same tables */
 }
 
 uint32_t ss_crc32(uint32_t crc, const void *data, size_t n)
 {
-    if (!crc_ready) crc_init();
+    pthread_once(&crc_once, crc_init);
     const uint8_t *p = data;
     crc = ~crc;
     for (; n >= 8; n -= 8, p += 8) {
