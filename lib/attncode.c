@@ -2,6 +2,7 @@
 #include "attncode.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,25 +10,34 @@
 #include "safetensors.h"   /* ss_f32_to_bf16, ss_bf16_to_f32 */
 
 /* ------------------------------------------------------------------ CRC */
-static uint32_t crc_tab[256];
-static int crc_ready;
+/* Slicing-by-8 (8 tables of 256 words, 8 bytes a step): ~6x the speed of
+ * the byte-wise loop, which otherwise dominated decoding. */
+static uint32_t crc_tab[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_tab[i] = c;
+        crc_tab[0][i] = c;
     }
-    crc_ready = 1;   /* benign race: every thread writes the same table */
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++) crc_tab[t][i] = crc_tab[0][crc_tab[t - 1][i] & 0xff] ^ (crc_tab[t - 1][i] >> 8);
 }
 
 uint32_t ss_crc32(uint32_t crc, const void *data, size_t n)
 {
-    if (!crc_ready) crc_init();
+    pthread_once(&crc_once, crc_init);
     const uint8_t *p = data;
     crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = crc_tab[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (; n >= 8; n -= 8, p += 8) {
+        uint32_t lo = crc ^ (p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        uint32_t hi = p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][lo >> 8 & 0xff] ^ crc_tab[5][lo >> 16 & 0xff] ^ crc_tab[4][lo >> 24] ^
+              crc_tab[3][hi & 0xff] ^ crc_tab[2][hi >> 8 & 0xff] ^ crc_tab[1][hi >> 16 & 0xff] ^ crc_tab[0][hi >> 24];
+    }
+    while (n--) crc = crc_tab[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -36,17 +46,17 @@ void ss_ac_default(ss_ac_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->method = SS_AC_SQRT;
-    o->levels = 63;
+    o->levels = 47;
 }
 
-const char *ss_ac_default_spec(void) { return "sqrt:63"; }
+const char *ss_ac_default_spec(void) { return "sqrt:47"; }
 
 int ss_ac_check(const ss_ac_opts *o, ss_err *e)
 {
     switch (o->method) {
     case SS_AC_F32:
     case SS_AC_BF16:
-        if (o->levels || o->floor_exp || o->delta || o->pack4)
+        if (o->levels || o->floor_exp || o->pack4)
             return ss_fail(e, "attention code: %s takes no parameters", o->method ? "bf16" : "f32");
         return 0;
     case SS_AC_SQRT:
@@ -61,8 +71,7 @@ int ss_ac_check(const ss_ac_opts *o, ss_err *e)
     default:
         return ss_fail(e, "attention code: unknown method %d", (int)o->method);
     }
-    if ((o->delta != 0 && o->delta != 1) || (o->pack4 != 0 && o->pack4 != 1))
-        return ss_fail(e, "attention code: bad flags");
+    if (o->pack4 != 0 && o->pack4 != 1) return ss_fail(e, "attention code: bad flags");
     if (o->pack4 && o->levels > 15) return ss_fail(e, "attention code: pack4 needs levels <= 15, not %d", o->levels);
     return 0;
 }
@@ -108,14 +117,13 @@ int ss_ac_parse(const char *spec, ss_ac_opts *o, ss_err *e)
         while (opt && *opt) {
             char *next = strchr(opt, ',');
             if (next) *next++ = '\0';
-            if (!strcmp(opt, "delta")) o->delta = 1;
-            else if (!strcmp(opt, "pack4")) o->pack4 = 1;
-            else return ss_fail(e, "attention code '%s': unknown option '%s' (delta, pack4)", spec, opt);
+            if (!strcmp(opt, "pack4")) o->pack4 = 1;
+            else return ss_fail(e, "attention code '%s': unknown option '%s' (pack4)", spec, opt);
             opt = next;
         }
         return ss_ac_check(o, e) ? ss_prefix(e, "'%s'", spec) : 0;
     }
-    return ss_fail(e, "attention code '%s': unknown method (f32, bf16, sqrt:L[,delta][,pack4], log:L:F[,delta])",
+    return ss_fail(e, "attention code '%s': unknown method (f32, bf16, sqrt:L[,pack4], log:L:F[,pack4])",
                    spec);
 }
 
@@ -124,10 +132,8 @@ void ss_ac_spec(const ss_ac_opts *o, char *buf, size_t cap)
     switch (o->method) {
     case SS_AC_F32: snprintf(buf, cap, "f32"); return;
     case SS_AC_BF16: snprintf(buf, cap, "bf16"); return;
-    case SS_AC_SQRT: snprintf(buf, cap, "sqrt:%d%s%s", o->levels, o->delta ? ",delta" : "", o->pack4 ? ",pack4" : ""); return;
-    case SS_AC_LOG:
-        snprintf(buf, cap, "log:%d:%d%s%s", o->levels, o->floor_exp, o->delta ? ",delta" : "", o->pack4 ? ",pack4" : "");
-        return;
+    case SS_AC_SQRT: snprintf(buf, cap, "sqrt:%d%s", o->levels, o->pack4 ? ",pack4" : ""); return;
+    case SS_AC_LOG: snprintf(buf, cap, "log:%d:%d%s", o->levels, o->floor_exp, o->pack4 ? ",pack4" : ""); return;
     }
     snprintf(buf, cap, "?");
 }
@@ -225,15 +231,14 @@ static int encode(uint8_t *out, size_t cap, const float *const *parts, int per, 
     const size_t n = (size_t)nrows * K;
     uint8_t *h = out, *p = out + SS_AC_HEADER;
     h[0] = 'A'; h[1] = 'C'; h[2] = SS_AC_VERSION; h[3] = (uint8_t)o->method;
-    h[4] = (uint8_t)o->levels; h[5] = (uint8_t)(o->delta | o->pack4 << 1); h[6] = (uint8_t)o->floor_exp; h[7] = 0;
+    h[4] = (uint8_t)o->levels; h[5] = (uint8_t)o->pack4; h[6] = (uint8_t)o->floor_exp; h[7] = 0;
     put16(h + 8, (unsigned)K);
     put16(h + 10, (unsigned)nrows);
     quant q;
     if (o->method == SS_AC_SQRT || o->method == SS_AC_LOG) quant_init(&q, o);
-    const int mod = o->pack4 ? 16 : 256;
     if (o->pack4) memset(p, 0, pay);
     for (int r = 0; r < nrows; r++) {
-        const float *row = ROW(r), *prev = r > 0 ? ROW(r - 1) : NULL;
+        const float *row = ROW(r);
         size_t i = (size_t)r * K;
         switch (o->method) {
         case SS_AC_F32:
@@ -253,7 +258,6 @@ static int encode(uint8_t *out, size_t cap, const float *const *parts, int per, 
         default:
             for (int j = 0; j < K; j++) {
                 int c = quantise(&q, row[j]);
-                if (o->delta && prev) c = (c - quantise(&q, prev[j]) + mod) % mod;
                 if (o->pack4) p[(i + j) >> 1] |= (uint8_t)(c << (4 * ((i + j) & 1)));
                 else p[i + j] = (uint8_t)c;
             }
@@ -285,13 +289,12 @@ static int read_header(const uint8_t *buf, size_t len, ss_ac_opts *o, int *nrows
     if (buf[0] != 'A' || buf[1] != 'C') return ss_fail(e, "attention code: bad magic (not an attention code blob)");
     if (buf[2] != SS_AC_VERSION) return ss_fail(e, "attention code: version %d, this build reads %d", buf[2], SS_AC_VERSION);
     if (buf[3] > SS_AC_LOG) return ss_fail(e, "attention code: unknown method %d", buf[3]);
-    if (buf[5] & ~3u) return ss_fail(e, "attention code: unknown flags 0x%02x", buf[5]);
+    if (buf[5] & ~1u) return ss_fail(e, "attention code: unknown flags 0x%02x", buf[5]);
     if (buf[7]) return ss_fail(e, "attention code: reserved byte is %d", buf[7]);
     memset(o, 0, sizeof *o);
     o->method = (ss_ac_method)buf[3];
     o->levels = buf[4];
-    o->delta = buf[5] & 1;
-    o->pack4 = buf[5] >> 1 & 1;
+    o->pack4 = buf[5] & 1;
     o->floor_exp = buf[6];
     if (ss_ac_check(o, e)) return ss_prefix(e, "corrupt header");
     *K = (int)get16(buf + 8);
@@ -303,17 +306,6 @@ static int read_header(const uint8_t *buf, size_t len, ss_ac_opts *o, int *nrows
 int ss_ac_info(const uint8_t *buf, size_t len, ss_ac_opts *o, int *nrows, int *K, ss_err *e)
 {
     return read_header(buf, len, o, nrows, K, e);
-}
-
-/* A row of codes (stored as floats) -> probabilities lut[c] / sum. */
-static int codes_to_row(float *row, const double *lut, int K, int r, ss_err *e)
-{
-    double s = 0.0;
-    for (int j = 0; j < K; j++) s += lut[(int)row[j]];
-    if (!(s > 0.0)) return ss_fail(e, "attention code: row %d sums to %g", r, s);
-    double inv = 1.0 / s;
-    for (int j = 0; j < K; j++) row[j] = (float)(lut[(int)row[j]] * inv);
-    return 0;
 }
 
 int ss_ac_decode(float *rows, int nrows, int K, const uint8_t *buf, size_t len, ss_err *e)
@@ -354,31 +346,37 @@ int ss_ac_decode(float *rows, int nrows, int K, const uint8_t *buf, size_t len, 
         }
         return 0;
     }
-    /* quantised: codes first (kept in rows as small integers, the previous
-     * row's codes are what delta needs), then values, row by row */
+    /* quantised: value = lut[code], then the row is renormalised */
     quant q;
     quant_init(&q, &o);
-    const int mod = o.pack4 ? 16 : 256;
     if (o.pack4 && (n & 1) && (p[pay - 1] >> 4))
         return ss_fail(e, "attention code: pad nibble is not zero (corrupt data)");
-    double lut[256];
-    for (int c = 0; c <= q.L; c++) lut[c] = dequantise(&q, c);
-    int rc = 0;
-    for (int r = 0; r < nrows && !rc; r++) {
+    float lut[256];
+    for (int c = 0; c <= q.L; c++) lut[c] = (float)dequantise(&q, c);
+    for (int r = 0; r < nrows; r++) {
         float *row = rows + (size_t)r * K;
-        const float *prev = row - K;
+        const size_t i0 = (size_t)r * K;
+        unsigned bad = 0;
+        double s = 0.0;
         for (int j = 0; j < K; j++) {
-            size_t i = (size_t)r * K + j;
-            int c = o.pack4 ? p[i >> 1] >> (4 * (i & 1)) & 15 : p[i];
-            if (o.delta && r > 0) c = (c + (int)prev[j]) % mod;
-            if (c > q.L) {
-                rc = ss_fail(e, "attention code: row %d entry %d: code %d > %d levels (corrupt data)", r, j, c, q.L);
-                break;
-            }
-            row[j] = (float)c;   /* the code, until the next row has used it */
+            size_t i = i0 + j;
+            unsigned c = o.pack4 ? p[i >> 1] >> (4 * (i & 1)) & 15u : p[i];
+            bad |= c > (unsigned)q.L;
+            c = c > (unsigned)q.L ? 0 : c;
+            row[j] = lut[c];
+            s += row[j];
         }
-        if (!rc && r > 0) rc = codes_to_row(row - K, lut, K, r - 1, e);
+        if (bad) {
+            for (int j = 0; j < K; j++) {
+                size_t i = i0 + j;
+                unsigned c = o.pack4 ? p[i >> 1] >> (4 * (i & 1)) & 15u : p[i];
+                if (c > (unsigned)q.L)
+                    return ss_fail(e, "attention code: row %d entry %d: code %u > %d levels (corrupt data)", r, j, c,
+                                   q.L);
+            }
+        }
+        const float inv = (float)(1.0 / s);   /* s >= K * lut[0] > 0 */
+        for (int j = 0; j < K; j++) row[j] *= inv;
     }
-    if (!rc) rc = codes_to_row(rows + (size_t)(nrows - 1) * K, lut, K, nrows - 1, e);
-    return rc;
+    return 0;
 }

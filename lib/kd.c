@@ -20,40 +20,42 @@ int ss_kl_dir_parse(const char *s, ss_kl_dir *dir, ss_err *e)
 
 const char *ss_kl_dir_name(ss_kl_dir dir) { return dir == SS_KL_ST ? "st" : "ts"; }
 
-/* log max(p, eps) */
-static inline double flog(float p) { return log(p > SS_KD_EPS ? (double)p : (double)SS_KD_EPS); }
+/* max(p, eps) */
+static inline double fl(float p) { return p > SS_KD_EPS ? (double)p : (double)SS_KD_EPS; }
 
 double ss_kl_row(const float *p, const float *q, int K)
 {
     double s = 0.0;
     for (int j = 0; j < K; j++)
-        if (p[j] > 0.0f) s += (double)p[j] * (flog(p[j]) - flog(q[j]));
+        if (p[j] > 0.0f) s += (double)p[j] * log(fl(p[j]) / fl(q[j]));
     return s;
 }
 
 /* S, T (n maps (N,N), strides s_stride, t_stride), dS like S. Per map:
- * (1/N) sum_q KL_row; see kd.h for the floor and both directions. */
+ * (1/N) sum_q KL_row; see kd.h for the floor and both directions. One log
+ * per entry (of the ratio), shared by the value and the gradient. */
 double ss_kd_attn_kl(float *dS, const float *S, size_t s_stride, const float *T, size_t t_stride,
                      int n, int N, ss_kl_dir dir, float scale)
 {
     const double w = (double)scale / N;   /* row weight */
     double total = 0.0;
     for (int i = 0; i < n; i++) {
-        const float *Si = S + (size_t)i * s_stride;
-        const float *Ti = T + (size_t)i * t_stride;
-        float *dSi = dS ? dS + (size_t)i * s_stride : NULL;
-        for (size_t r = 0; r < (size_t)N * N; r += N) {
-            const float *s = Si + r, *t = Ti + r;
-            if (dir == SS_KL_TS) {
-                total += ss_kl_row(t, s, N);
-                if (dSi)   /* d/dS_j sum T log(T/S~) = -T_j/S_j where S_j >= eps, else 0 */
-                    for (int j = 0; j < N; j++)
-                        if (s[j] >= SS_KD_EPS) dSi[r + j] += (float)(-w * t[j] / s[j]);
-            } else {
-                total += ss_kl_row(s, t, N);
-                if (dSi)   /* d/dS_j S log(S~/T~) = log S~_j - log T~_j + [S_j >= eps] */
-                    for (int j = 0; j < N; j++)
-                        dSi[r + j] += (float)(w * (flog(s[j]) - flog(t[j]) + (s[j] >= SS_KD_EPS ? 1.0 : 0.0)));
+        const float *s = S + (size_t)i * s_stride;
+        const float *t = T + (size_t)i * t_stride;
+        float *d = dS ? dS + (size_t)i * s_stride : NULL;
+        const size_t NN = (size_t)N * N;
+        if (dir == SS_KL_TS) {
+            /* T log(T~/S~); d/dS_j = -T_j/S_j where S_j >= eps, else 0 */
+            for (size_t k = 0; k < NN; k++) {
+                if (t[k] > 0.0f) total += (double)t[k] * log(fl(t[k]) / fl(s[k]));
+                if (d && s[k] >= SS_KD_EPS) d[k] += (float)(-w * t[k] / s[k]);
+            }
+        } else {
+            /* S log(S~/T~); d/dS_j = log(S~_j/T~_j) + [S_j >= eps] */
+            for (size_t k = 0; k < NN; k++) {
+                double l = log(fl(s[k]) / fl(t[k]));
+                if (s[k] > 0.0f) total += (double)s[k] * l;
+                if (d) d[k] += (float)(w * (l + (s[k] >= SS_KD_EPS ? 1.0 : 0.0)));
             }
         }
     }
