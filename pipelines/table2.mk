@@ -172,7 +172,7 @@ T2_SELS  := $(foreach t,sl1 sl2 ssl,$(foreach v,imp avg rand,$(R)/rank/$(t).$(v)
 
 $(R)/table2.md $(R)/table2.tsv $(R)/curves.tsv: $(T2_TESTS) $(T2_SELS) pipelines/table2.py $(T2_ROWS_TSV)
 	/usr/bin/python3 pipelines/table2.py --rows $(T2_ROWS_TSV) --runs $(R)/runs --seeds "$(SEEDS)" \
-	    --heads $(R)/rank --out $(R) --preset $(PRESET) >/dev/null
+	    --heads $(R)/rank --teachers $(TEACHER_DIR) --out $(R) --preset $(PRESET) >/dev/null
 
 $(R)/fig4.png: $(R)/curves.tsv pipelines/fig4.gp
 	@if command -v gnuplot >/dev/null; then \

@@ -72,6 +72,20 @@ def read_tsv(path):
     return [dict(zip(head, l)) for l in lines[1:]]
 
 
+def read_meta(path):
+    """The __metadata__ of a safetensors file ({} when unreadable)."""
+    import json
+    import struct
+    try:
+        with open(path, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            if n > 100000000:
+                return {}
+            return json.loads(f.read(n)).get("__metadata__", {})
+    except (OSError, ValueError, struct.error):
+        return {}
+
+
 def verdict(lo, hi):
     if lo is None:
         return "not distinguishable at this scale"
@@ -94,6 +108,7 @@ def main():
     ap.add_argument("--heads", default="")
     ap.add_argument("--out", required=True)
     ap.add_argument("--preset", default="")
+    ap.add_argument("--teachers", default="", help="directory of sl1/sl2/ssl.safetensors (their metadata is listed)")
     a = ap.parse_args()
     seeds = a.seeds.split()
     rows = read_tsv(a.rows)
@@ -170,6 +185,15 @@ def main():
         dm, dlo, dhi = mean_ci(d)
         ci = "-" if dlo is None else "[%+.2f, %+.2f]" % (100 * dlo, 100 * dhi)
         md.append("| %s (%s vs %s) | %+.2f | %s | %s |" % (text, better, worse, 100 * dm, ci, verdict(dlo, dhi)))
+    if a.teachers:
+        md.append("\n## Teachers (from their metadata)\n")
+        md.append("| teacher | role | val top-1 | test top-1 | epochs | how it was made |")
+        md.append("|---|---|---|---|---|---|")
+        for t in ("sl1", "sl2", "ssl"):
+            meta = read_meta(os.path.join(a.teachers, t + ".safetensors"))
+            md.append("| %s | %s | %s | %s | %s | `%s` |" % (
+                t, meta.get("ssta.role", "-"), meta.get("ssta.val_acc", "-"), meta.get("ssta.test_acc", "-"),
+                meta.get("ssta.epoch", "-"), meta.get("ssta.command", "-").replace("|", "\\|")))
     if len(seeds) < 2:
         md.append("\nOne seed gives no interval: every claim is *not distinguishable at this scale* "
                   "until the table is rerun with `SEEDS=\"1 2 3\"`.")
