@@ -46,10 +46,10 @@ void ss_ac_default(ss_ac_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->method = SS_AC_SQRT;
-    o->levels = 47;
+    o->levels = 31;
 }
 
-const char *ss_ac_default_spec(void) { return "sqrt:47"; }
+const char *ss_ac_default_spec(void) { return "sqrt:31"; }
 
 int ss_ac_check(const ss_ac_opts *o, ss_err *e)
 {

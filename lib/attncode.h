@@ -71,13 +71,13 @@ typedef struct ss_ac_opts {
     int pack4;       /* 0/1, needs levels <= 15 */
 } ss_ac_opts;
 
-/* The recommended encoding, "sqrt:47" (docs/kd.md): on real teacher maps
- * (Fashion-MNIST, N = 50, 3 blocks) 1.85 KB per view after zstd level 9
- * (SS_AC_ZSTD_LEVEL), mean KL(exact||decoded) 3.3e-3 nats per row, head-KD
- * loss off by <= 0.23 % and its gradient by ~3 % (relative L2), for the
- * default KL(T||S). For KL(S||T) — which weighs log T at small T — use
- * "log:63:8" (2.9 KB per view; sqrt codes give a 36-43 % gradient error
- * there). */
+/* The recommended encoding, "sqrt:31" (docs/kd.md): on real teacher maps
+ * (Fashion-MNIST, N = 50, blocks 3-5, teacher after 2 epochs) 1.84 KB per
+ * view after zstd level 9 (SS_AC_ZSTD_LEVEL), mean KL(exact||decoded)
+ * 7e-3 nats per row, head-KD loss off by < 0.8 % and its gradient by ~4 %
+ * (relative L2), for the default KL(T||S). For KL(S||T) — which weighs
+ * log T at small T — use "log:63:8" (3.9 KB per view; sqrt codes give a
+ * ~50 % gradient error there). */
 #define SS_AC_ZSTD_LEVEL 9
 void ss_ac_default(ss_ac_opts *o);
 const char *ss_ac_default_spec(void);
