@@ -74,6 +74,7 @@ static int bf16_decode(const uint8_t *in, size_t len, size_t rows, int N, float 
     }
 AC_CODEC(sqrt63, "sqrt:63")
 AC_CODEC(sqrt47, "sqrt:47")
+AC_CODEC(sqrt31, "sqrt:31")
 AC_CODEC(sqrt15, "sqrt:15,pack4")
 
 /* The codecs a cache may name. A new encoding is one more entry:
@@ -83,6 +84,7 @@ static const ss_attn_codec codecs[] = {
     {"bf16", SS_BF16, 1, bf16_max, bf16_encode, bf16_decode},
     {"sqrt63", SS_U8, 0, sqrt63_max, sqrt63_encode, sqrt63_decode},
     {"sqrt47", SS_U8, 0, sqrt47_max, sqrt47_encode, sqrt47_decode},
+    {"sqrt31", SS_U8, 0, sqrt31_max, sqrt31_encode, sqrt31_decode},
     {"sqrt15", SS_U8, 0, sqrt15_max, sqrt15_encode, sqrt15_decode},
 };
 
@@ -93,7 +95,7 @@ const ss_attn_codec *ss_attn_codec_find(const char *name)
     return NULL;
 }
 
-const char *ss_attn_codec_names(void) { return "f32, bf16, sqrt63, sqrt47, sqrt15"; }
+const char *ss_attn_codec_names(void) { return "f32, bf16, sqrt63, sqrt47, sqrt31, sqrt15"; }
 
 /* ---------------------------------------------------------------- writing */
 

@@ -199,7 +199,7 @@ int ss_distill_objective(void *ctx, ss_objio *io, ss_err *e)
         io->stats[SS_ST_USER + st++] += v * io->B;
     }
 
-    /* attention transfer from an online teacher: beta/2 * sum_l ||q_s - q_t|| */
+    /* attention transfer from an online teacher */
     if (d->c.at_item) {
         const ss_vit *t = d->c.at_teacher;
         double v = 0;
@@ -207,8 +207,9 @@ int ss_distill_objective(void *ctx, ss_objio *io, ss_err *e)
             int l = d->c.at_layer[i];
             ss_at_map(ws->qt, ss_vit_tokens(io->acts[d->c.at_item], l), n, N, t->cfg.embed_dim, 1);
             memset(ws->dtok[i], 0, (size_t)n * N * C * sizeof(float));
-            v += ss_kd_at(train ? ws->dtok[i] : NULL, ss_vit_tokens(sa, l), ws->qt, n, N, C, 1, SS_AT_L2,
-                          d->c.at_weight / 2.0f / (float)io->B);
+            /* the authors' code: weight * mean over the N-1 tokens of (q_s - q_t)^2 */
+            v += ss_kd_at(train ? ws->dtok[i] : NULL, ss_vit_tokens(sa, l), ws->qt, n, N, C, 1, SS_AT_L2SQ,
+                          d->c.at_weight / (float)(N - 1) / (float)io->B);
             if (train) ss_vit_grad_tokens(sa, l, ws->dtok[i]);
         }
         io->stats[SS_ST_LOSS] += v * io->B;   /* statistics are batch sums (train.h) */

@@ -11,9 +11,10 @@
  *                  with one source per teacher;
  *   logits KD      weight * tau^2 * KL(softmax(zt/tau) || softmax(zs/tau)),
  *                  batch mean, from an online teacher;
- *   attention      weight/2 * sum_l ||q_s,l - q_t,l||_2 (Zagoruyko &
- *   transfer       Komodakis on block-output tokens, kd.h), batch mean,
- *                  from an online teacher.
+ *   attention      weight * sum_l mean over tokens of (q_s,l - q_t,l)^2
+ *   transfer       (Zagoruyko & Komodakis on block-output tokens, the class
+ *                  token left out; the form of the authors' code, kd.h
+ *                  SS_AT_L2SQ), batch mean, from an online teacher.
  * Teacher maps come from a cache (the tool hands each step's maps in with
  * ss_distill_set_maps: (B, nlayers, N, N) in the batch's sample order), or
  * online: a frozen teacher run in the same pass (ss_trainer_add_model),

@@ -54,7 +54,7 @@ static void usage(void)
         "  --first-epoch E [0] first epoch (0-based)\n"
         "Output:\n"
         "  -o, --out FILE      the cache (default -, stdout; refused on a terminal)\n"
-        "  --encoding NAME     map encoding: f32, bf16, sqrt63, sqrt47, sqrt15 [bf16] (teacher-attn(5))\n"
+        "  --encoding NAME     map encoding: f32, bf16, sqrt63, sqrt47, sqrt31, sqrt15 [bf16] (teacher-attn(5))\n"
         "  --level N [3]       zstd level, 0 = uncompressed\n"
         "  --threads N [2]  --loader-threads N [1]\n"
         "  --verify CACHE      write nothing: check that CACHE is this command's output (every\n"
