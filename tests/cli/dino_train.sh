@@ -10,7 +10,7 @@ cli_setup dino_train
 DT="$SSTA_BIN/dino-train"
 VF="$SSTA_BIN/vit-fwd"
 ARCH="--img 28 --patch 7 --dim 24 --depth 2 --heads 3 --out-dim 64 --head-hidden 32 --head-bottleneck 16"
-DATA="--train fashion-mnist:train,n=128 --val fashion-mnist:val,n=60"
+DATA="--train fashion-mnist:train,n=96 --val fashion-mnist:val,n=60"
 RUN="$DT $DATA $ARCH --epochs 3 --batch 32 --local-crops 2 --local 14 --warmup-epochs 1 --seed 5 --threads 2 --momentum-teacher 0.9"
 
 expect 2 "$DT" --epochs 0 --train x -o y
@@ -50,7 +50,7 @@ has "$T/err" "different run.*seed=5"
 
 # the teacher is a timm backbone without classifier: vit-fwd --features; its
 # k-NN recomputed independently from those features equals the table's
-expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:train,n=128 --features --level 0 -o "$T/mem.sts"
+expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:train,n=96 --features --level 0 -o "$T/mem.sts"
 expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --features --level 0 -o "$T/q.sts"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
     got=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_check.py" "$T/mem.sts" "$T/q.sts" | cut -f1)
