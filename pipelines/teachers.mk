@@ -36,3 +36,15 @@ $(TEACHER_DIR)/sl%.safetensors: $(TEACHER_DIR)/sl%.st $(BIN)/vit-fwd $(BIN)/ssta
 	    --set ssta.role=supervised-teacher \
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/sl$*.val.tsv) \
 	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/sl$*.test.tsv)
+
+# The self-supervised teacher: the DINO backbone of pipelines/dino.mk with its
+# linear probe, exported as one file (backbone + head.*), the form head-rank
+# and attn-dump take. Long: see docs/dino.md.
+$(TEACHER_DIR)/ssl.safetensors: $(DINO)/probe.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
+	@mkdir -p $(TEACHER_DIR)
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHER_DIR)/ssl.val.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHER_DIR)/ssl.test.tsv 2>/dev/null
+	$(BIN)/ssta-ckpt export $< -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)" \
+	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher \
+	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/ssl.val.tsv) \
+	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/ssl.test.tsv)
