@@ -79,7 +79,8 @@ ifeq ($(TEACHERS),shipped)
   TEACHER_DIR := data/teachers
   T2_TEACHERS_OK = $(R)/teachers.ok
 else ifeq ($(TEACHERS),retrain)
-  TEACHER_DIR ?= runs/teachers
+  TEACHERS_OUT ?= runs/teachers
+  TEACHER_DIR := $(TEACHERS_OUT)
   T2_TEACHERS_OK = $(TEACHER_DIR)/sl1.safetensors $(TEACHER_DIR)/sl2.safetensors $(TEACHER_DIR)/ssl.safetensors
 else
   # TEACHERS=given: the three files are already in TEACHER_DIR (tests)

@@ -6,10 +6,10 @@
 # the project ships them in data/teachers/ (see data/teachers/README.md).
 #
 #   make teachers                  train all three (see the README for times)
-#   make teachers TEACHER_DIR=runs/t2
+#   make teachers TEACHERS_OUT=runs/t2
 # Interrupted, `make teachers` resumes each run from its last epoch.
 
-TEACHER_DIR ?= runs/teachers
+TEACHERS_OUT ?= runs/teachers
 SL_EPOCHS   ?= 4
 SL_ARGS      = --preset fmnist-teacher --train fashion-mnist:train --val fashion-mnist:val \
                --epochs $(SL_EPOCHS) --batch 128 --lr 1e-3 --min-lr 1e-5 --wd 0.05 --warmup 0.5 \
@@ -17,34 +17,34 @@ SL_ARGS      = --preset fmnist-teacher --train fashion-mnist:train --val fashion
 COMMIT       = $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 .PHONY: teachers teachers-sl
-teachers: teachers-sl $(TEACHER_DIR)/ssl.safetensors
-teachers-sl: $(TEACHER_DIR)/sl1.safetensors $(TEACHER_DIR)/sl2.safetensors
+teachers: teachers-sl $(TEACHERS_OUT)/ssl.safetensors
+teachers-sl: $(TEACHERS_OUT)/sl1.safetensors $(TEACHERS_OUT)/sl2.safetensors
 
 # Supervised teachers: one thread each, so `make -j2 teachers-sl` trains
 # both at once at full speed (two single-threaded processes use the two
 # cores best on this machine). --threads is part of the result: the shipped
 # files were made with --threads 1.
-$(TEACHER_DIR)/sl%.st: | $(BIN)/distill-step
-	@mkdir -p $(TEACHER_DIR)
-	$(BIN)/distill-step $(SL_ARGS) --seed $* -o $@ --log $(TEACHER_DIR)/sl$*.tsv >/dev/null
+$(TEACHERS_OUT)/sl%.st: | $(BIN)/distill-step
+	@mkdir -p $(TEACHERS_OUT)
+	$(BIN)/distill-step $(SL_ARGS) --seed $* -o $@ --log $(TEACHERS_OUT)/sl$*.tsv >/dev/null
 
-$(TEACHER_DIR)/sl%.safetensors: $(TEACHER_DIR)/sl%.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHER_DIR)/sl$*.val.tsv 2>/dev/null
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHER_DIR)/sl$*.test.tsv 2>/dev/null
+$(TEACHERS_OUT)/sl%.safetensors: $(TEACHERS_OUT)/sl%.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/sl$*.val.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/sl$*.test.tsv 2>/dev/null
 	$(BIN)/ssta-ckpt export $< -o $@ \
 	    --set "ssta.command=distill-step $(SL_ARGS) --seed $*" --set ssta.commit=$(COMMIT) \
 	    --set ssta.role=supervised-teacher \
-	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/sl$*.val.tsv) \
-	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/sl$*.test.tsv)
+	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/sl$*.val.tsv) \
+	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/sl$*.test.tsv)
 
 # The self-supervised teacher: the DINO backbone of pipelines/dino.mk with its
 # linear probe, exported as one file (backbone + head.*), the form head-rank
 # and attn-dump take. Long: see docs/dino.md.
-$(TEACHER_DIR)/ssl.safetensors: $(DINO)/probe.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
-	@mkdir -p $(TEACHER_DIR)
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHER_DIR)/ssl.val.tsv 2>/dev/null
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHER_DIR)/ssl.test.tsv 2>/dev/null
+$(TEACHERS_OUT)/ssl.safetensors: $(DINO)/probe.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
+	@mkdir -p $(TEACHERS_OUT)
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/ssl.val.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
 	$(BIN)/ssta-ckpt export $< -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)" \
 	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher \
-	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/ssl.val.tsv) \
-	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHER_DIR)/ssl.test.tsv)
+	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.val.tsv) \
+	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv)
