@@ -62,6 +62,7 @@ else
   $(error PRESET=$(PRESET): quick, full or toy)
 endif
 T2_BATCH   ?= 128
+T2_STEPS_OPT = $(if $(filter-out 0,$(T2_STEPS)),--steps-per-epoch $(T2_STEPS))
 T2_STUDENT ?= --preset fmnist-student
 T2_LAYERS  ?= last
 T2_TEST    ?= fashion-mnist:test
@@ -132,7 +133,7 @@ define T2_CACHE
 $(R)/cache/s$(1)/$(2)-$(3).sts: $(R)/rank/$(2).$(3) | $(BIN)/attn-dump
 	@mkdir -p $(R)/cache/s$(1)
 	$(BIN)/attn-dump --model $(TEACHER_DIR)/$(2).safetensors --select "$$$$(cat $$<)" --train $(T2_TRAIN) \
-	    --seed $(1) --batch $(T2_BATCH) --steps-per-epoch $(T2_STEPS) \
+	    --seed $(1) --batch $(T2_BATCH) $(T2_STEPS_OPT) \
 	    --epochs $(if $(filter imp,$(3)),$(T2_EPOCHS),$(T2_KDSTOP)) --encoding $(T2_CACHE_ENC) --level $(T2_CACHE_LEVEL) \
 	    --threads $(T2_THREADS) -o $$@ 2>$$@.log || { cat $$@.log; exit 1; }
 endef
@@ -158,7 +159,7 @@ $(R)/runs/$(1)/s$(2)/test.tsv: $(call t2_deps,$(1),$(2)) $(T2_TEACHERS_OK) | $(B
 	@mkdir -p $(R)/runs/$(1)/s$(2)
 	@[ -f $(R)/.start ] || date +%s >$(R)/.start
 	$(BIN)/distill-step --train $(T2_TRAIN) --val $(T2_VAL) $(T2_STUDENT) --epochs $(T2_EPOCHS) \
-	    --batch $(T2_BATCH) --steps-per-epoch $(T2_STEPS) --seed $(2) --threads $(T2_THREADS) $(T2_RECIPE) \
+	    --batch $(T2_BATCH) $(T2_STEPS_OPT) --seed $(2) --threads $(T2_THREADS) $(T2_RECIPE) \
 	    $(call t2_opts,$(1),$(2)) -o $(R)/runs/$(1)/s$(2)/student.st --log $(R)/runs/$(1)/s$(2)/train.tsv >/dev/null
 	$(BIN)/vit-fwd --model $(R)/runs/$(1)/s$(2)/student.st --data $(T2_TEST) --eval-only \
 	    --threads $(T2_THREADS) --report $$@ 2>/dev/null
