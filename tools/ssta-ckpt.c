@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ident.h"
-#include "md5.h"
+#include "modelfile.h"
 #include "safetensors.h"
 #include "tool.h"
 #include "vit.h"
@@ -39,24 +39,6 @@ static void usage(void)
 /* Metadata a shipped teacher keeps from the training checkpoint. */
 static const char *KEEP[] = {SS_META_MEAN, SS_META_STD, SS_META_DATA, SS_META_SEED, SS_META_EPOCH, SS_META_LOG,
                              "ssta.producer", "ssta.run", NULL};
-
-static void load_model(const char *path, int heads, ss_record *ck, ss_vit *m, char hex[33])
-{
-    ss_err e;
-    ss_record_init(ck);
-    if (ss_st_load(path, ck, &e)) tool_die_err(&e);
-    ss_vit_cfg c;
-    memset(&c, 0, sizeof c);
-    c.num_heads = heads;
-    if (ss_vit_cfg_from_record(ck, &c, &e)) tool_die("%s: %s", path, e.msg);
-    if (ss_vit_new(m, &c, &e) || ss_vit_load(m, ck, "", m->params, 1, &e)) tool_die("%s: %s", path, e.msg);
-    ss_md5 md;
-    uint8_t dig[16];
-    ss_md5_init(&md);
-    ss_md5_update(&md, m->params, m->nparams * sizeof(float));
-    ss_md5_final(&md, dig);
-    ss_md5_hex(dig, hex);
-}
 
 static void put_tsv(const char *k, const char *v)
 {
@@ -111,40 +93,41 @@ int main(int argc, char **argv)
     if (is_export && !out) tool_usage_error("export needs -o OUT");
     if (!is_export && (out || bf16 || nset)) tool_usage_error("-o, --bf16 and --set are for export");
 
-    ss_record ck;
-    ss_vit m;
-    char hex[33];
-    load_model(in, heads, &ck, &m, hex);
     ss_err e;
+    ss_modelfile mf;   /* weights, parameter md5 */
+    if (ss_modelfile_open(&mf, in, NULL, NULL, heads, &e)) tool_die_err(&e);
+    const ss_record *ckp = &mf.rec;
+    const ss_vit *mp = &mf.m;
+    const char *hex = mf.md5;
     if (!is_export) {
-        const ss_vit_cfg *a = &m.cfg;
+        const ss_vit_cfg *a = &mp->cfg;
         printf("key\tvalue\n");
         char buf[256];
         snprintf(buf, sizeof buf, "%d/%d/%d patch %d, %dx%dx%d input, %d classes, head on %d block(s)", a->embed_dim,
                  a->depth, a->num_heads, a->patch, a->img_size, a->img_size, a->in_chans, a->num_classes, a->head_blocks);
         put_tsv("architecture", buf);
-        snprintf(buf, sizeof buf, "%zu", m.nparams);
+        snprintf(buf, sizeof buf, "%zu", mp->nparams);
         put_tsv("parameters", buf);
         put_tsv(SS_META_MODEL_MD5, hex);
         int nopt = 0;
-        for (int i = 0; i < ck.ntensors; i++) nopt += !strncmp(ck.t[i].name, "optim.", 6);
+        for (int i = 0; i < ckp->ntensors; i++) nopt += !strncmp(ckp->t[i].name, "optim.", 6);
         snprintf(buf, sizeof buf, "%d", nopt);
         put_tsv("optimizer_tensors", buf);
-        for (int i = 0; i < ck.nmeta; i++) put_tsv(ck.mkey[i], ck.mval[i]);
+        for (int i = 0; i < ckp->nmeta; i++) put_tsv(ckp->mkey[i], ckp->mval[i]);
     } else {
         ss_record r;
         ss_record_init(&r);
-        for (int i = 0; i < m.ntensors; i++) {
-            const ss_vit_tensor *t = &m.tab[i];
-            const float *src = m.params + t->off;
+        for (int i = 0; i < mp->ntensors; i++) {
+            const ss_vit_tensor *t = &mp->tab[i];
+            const float *src = mp->params + t->off;
             ss_tensor *dst = ss_record_add(&r, t->name, bf16 ? SS_BF16 : SS_F32, t->ndim, t->shape, bf16 ? NULL : src, &e);
             if (!dst) tool_die_err(&e);
             if (bf16)
                 for (size_t j = 0; j < t->n; j++) ((uint16_t *)dst->data)[j] = ss_f32_to_bf16(src[j]);
         }
-        if (ss_vit_cfg_to_meta(&m.cfg, &r, &e)) tool_die_err(&e);
+        if (ss_vit_cfg_to_meta(&mp->cfg, &r, &e)) tool_die_err(&e);
         for (const char **k = KEEP; *k; k++) {
-            const char *v = ss_record_meta(&ck, *k);
+            const char *v = ss_record_meta(ckp, *k);
             if (v && ss_record_set_meta(&r, *k, v, &e)) tool_die_err(&e);
         }
         if (ss_record_set_meta(&r, "ssta.source_md5", hex, &e) ||
@@ -160,8 +143,7 @@ int main(int argc, char **argv)
         ss_record_free(&r);
     }
     if (fflush(stdout) || ferror(stdout)) tool_die("standard output: write error");
-    ss_vit_free(&m);
-    ss_record_free(&ck);
+    ss_modelfile_close(&mf);
     free(sets);
     return 0;
 }

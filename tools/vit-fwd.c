@@ -11,7 +11,7 @@
 
 #include "data.h"
 #include "io.h"
-#include "md5.h"
+#include "modelfile.h"
 #include "metrics.h"
 #include "safetensors.h"
 #include "stream.h"
@@ -145,16 +145,14 @@ int main(int argc, char **argv)
     opts o;
     parse(argc, argv, &o);
     ss_err e;
-    ss_record ck;
-    ss_record_init(&ck);
-    if (ss_st_load(o.model, &ck, &e)) tool_die_err(&e);
-    ss_vit_cfg c;
-    memset(&c, 0, sizeof c);
-    if (o.preset && ss_vit_preset(o.preset, &c, &e)) tool_usage_error("--preset: %s", e.msg);
-    if (o.heads) c.num_heads = o.heads;
-    if (ss_vit_cfg_from_record(&ck, &c, &e)) tool_die("%s: %s", o.model, e.msg);
-    ss_vit m;
-    if (ss_vit_new(&m, &c, &e) || ss_vit_load(&m, &ck, "", m.params, 1, &e)) tool_die("%s: %s", o.model, e.msg);
+    if (o.preset) {   /* a bad preset name is a usage error */
+        ss_vit_cfg pc;
+        if (ss_vit_preset(o.preset, &pc, &e)) tool_usage_error("--preset: %s", e.msg);
+    }
+    ss_modelfile mf;   /* weights, parameter md5, normalisation */
+    if (ss_modelfile_open(&mf, o.model, NULL, o.preset, o.heads, &e)) tool_die_err(&e);
+    ss_vit *m = &mf.m;
+    ss_vit_cfg c = m->cfg;
     int L = c.depth, NH = c.num_heads, K = c.num_classes, D = c.embed_dim;
     if (K <= 0 && !o.features && !o.block_cls && !o.attn)
         tool_usage_error("%s has no classification head: ask for --features, --block-cls or --attn", o.model);
@@ -172,27 +170,19 @@ int main(int argc, char **argv)
             p = end + 1;
             long h = strtol(p, &end, 10);
             if (end == p || h < 0 || h >= NH) tool_usage_error("--zero-heads: bad head in '%s' (0..%d)", o.zero, NH - 1);
-            m.head_off[l * NH + h] = 1;
+            m->head_off[l * NH + h] = 1;
             p = end;
             if (*p == ',') p++;
             else if (*p) tool_usage_error("--zero-heads: bad list '%s'", o.zero);
         }
     }
-    /* model checksum: md5 of the parameters as loaded */
-    ss_md5 md;
-    uint8_t dig[16];
-    char hex[33];
-    ss_md5_init(&md);
-    ss_md5_update(&md, m.params, m.nparams * sizeof(float));
-    ss_md5_final(&md, dig);
-    ss_md5_hex(dig, hex);
+    const char *hex = mf.md5;   /* md5 of the parameters as loaded */
 
     ss_dataset *d = ss_dataset_open(o.data, &e);
     if (!d) tool_die("--data: %s", e.msg);
     int side = o.img ? o.img : c.img_size;
     float mean[3], stdv[3];
-    ss_dataset_norm(d, mean, stdv);
-    if (ss_norm_from_meta(&ck, mean, stdv, &e) < 0) tool_die("%s: %s", o.model, e.msg);
+    ss_modelfile_norm(&mf, d, mean, stdv);
     if (K > 0 && (o.eval_only || o.report) && ss_dataset_nclasses(d) > K)
         tool_die("%s has %d classes, the model's head has %d: top-1 would leave out the images of classes >= %d",
                  ss_dataset_spec(d), ss_dataset_nclasses(d), K, K);
@@ -200,7 +190,7 @@ int main(int argc, char **argv)
     if (!tf) tool_die_err(&e);
 
     ss_runner *run = ss_runner_new(o.threads, &e);
-    int slot = run ? ss_runner_slot(run, &m, o.batch, side, side, -1, &e) : -1;
+    int slot = run ? ss_runner_slot(run, m, o.batch, side, side, -1, &e) : -1;
     if (slot < 0) tool_die_err(&e);
     int N = ss_runner_acts(run, slot, 0)->N;
     int64_t *idx = malloc(sizeof(int64_t) * o.batch), *lab = malloc(sizeof(int64_t) * o.batch);
@@ -235,7 +225,7 @@ int main(int argc, char **argv)
         ss_record_free(&h);
     }
 
-    gather g = {.m = &m, .selb = selb, .selh = selh, .nsh = nsh, .K = K, .L = L, .D = D, .N = N};
+    gather g = {.m = m, .selb = selb, .selh = selh, .nsh = nsh, .K = K, .L = L, .D = D, .N = N};
     for (int w = 0; w < SS_MAX_WORKERS; w++) ss_topk_init(&g.tk[w]);
     if (L > 256) tool_die("%s: more than 256 blocks", o.model);
     double t0 = tool_now();
@@ -314,7 +304,6 @@ int main(int argc, char **argv)
     free(idx); free(lab); free(selb); free(selh);
     ss_transform_free(tf);
     ss_dataset_close(d);
-    ss_vit_free(&m);
-    ss_record_free(&ck);
+    ss_modelfile_close(&mf);
     return 0;
 }
