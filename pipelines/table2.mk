@@ -3,6 +3,8 @@
 #
 #   make reproduce-table2                     quick preset, shipped teachers
 #   make reproduce-table2 SEEDS="1 2 3"       every row over three seeds
+#   make reproduce-table2 SEEDS="1 2 3" ROWS="baseline SSTA_KD_early"
+#                                             only those rows
 #   make reproduce-table2 PRESET=full         the whole training split, 3 seeds
 #   make reproduce-table2 TEACHERS=retrain    train the teachers first (make teachers)
 #   make reproduce-table2 -j2                 safe (each run uses both cores anyway)
@@ -89,7 +91,13 @@ else
 endif
 
 T2_ROWS_TSV := pipelines/table2-rows.tsv
-T2_ROWS     := $(shell awk -F'\t' 'NR>1{print $$1}' $(T2_ROWS_TSV))
+T2_ALLROWS  := $(shell awk -F'\t' 'NR>1{print $$1}' $(T2_ROWS_TSV))
+# ROWS="baseline SSTA_KD_early": only those rows (e.g. more seeds for the
+# headline comparison); the table then lists those rows and the claims
+# between them.
+ROWS       ?=
+T2_ROWS     := $(if $(strip $(ROWS)),$(ROWS),$(T2_ALLROWS))
+$(if $(filter-out $(T2_ALLROWS),$(T2_ROWS)),$(error ROWS: no such row: $(filter-out $(T2_ALLROWS),$(T2_ROWS)) (rows: $(T2_ALLROWS))))
 # $(call t2col,ROW,COLUMN): a field of the rows file
 t2col = $(shell awk -F'\t' -v r='$(1)' 'NR==1{for(i=1;i<=NF;i++)c[$$i]=i} NR>1&&$$1==r{print $$c["$(2)"]}' $(T2_ROWS_TSV))
 T2_PROGRESS = sh pipelines/progress.sh $(R) $(words $(T2_ROWS) $(foreach s,$(wordlist 2,99,$(SEEDS)),$(T2_ROWS)))
@@ -174,7 +182,8 @@ T2_SELS  := $(foreach t,sl1 sl2 ssl,$(foreach v,imp avg rand,$(R)/rank/$(t).$(v)
 
 $(R)/table2.md $(R)/table2.tsv $(R)/curves.tsv: $(T2_TESTS) $(T2_SELS) pipelines/table2.py $(T2_ROWS_TSV)
 	/usr/bin/python3 pipelines/table2.py --rows $(T2_ROWS_TSV) --runs $(R)/runs --seeds "$(SEEDS)" \
-	    --heads $(R)/rank --teachers $(TEACHER_DIR) --out $(R) --preset $(PRESET) >/dev/null
+	    --heads $(R)/rank --teachers $(TEACHER_DIR) --out $(R) --preset $(PRESET) \
+	    $(if $(strip $(ROWS)),--only "$(T2_ROWS)") >/dev/null
 
 $(R)/fig4.png: $(R)/curves.tsv pipelines/fig4.gp
 	@if command -v gnuplot >/dev/null; then \

@@ -51,6 +51,14 @@ def tq(df):
     return T975[keys[-1]] if df <= 30 else 1.96
 
 
+def sd(xs):
+    n = len(xs)
+    if n < 2:
+        return None
+    m = sum(xs) / n
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+
+
 def mean_ci(xs):
     n = len(xs)
     if n == 0:
@@ -108,10 +116,18 @@ def main():
     ap.add_argument("--heads", default="")
     ap.add_argument("--out", required=True)
     ap.add_argument("--preset", default="")
+    ap.add_argument("--only", default="", help="row names (space-separated): only those rows")
     ap.add_argument("--teachers", default="", help="directory of sl1/sl2/ssl.safetensors (their metadata is listed)")
     a = ap.parse_args()
     seeds = a.seeds.split()
     rows = read_tsv(a.rows)
+    if a.only:
+        names = {r["row"] for r in rows}
+        bad = [n for n in a.only.split() if n not in names]
+        if bad:
+            print("table2.py: --only: no such row: " + " ".join(bad), file=sys.stderr)
+            return 2
+        rows = [r for r in rows if r["row"] in a.only.split()]
     acc = {}       # row -> {seed: top1}
     missing = []
     for r in rows:
@@ -146,7 +162,7 @@ def main():
         return " ".join(out) if out else "-"
 
     base = acc.get("baseline", {})
-    tsv = ["row\ttable\tpaper_acc\tseeds\tmean_top1\tci95_lo\tci95_hi\tdiff_vs_baseline\tdiff_ci95_lo\t"
+    tsv = ["row\ttable\tpaper_acc\tseeds\tmean_top1\tsd\tci95_lo\tci95_hi\tdiff_vs_baseline\tdiff_ci95_lo\t"
            "diff_ci95_hi\tper_seed\theads"]
     md = []
     title = "Table 2 / Table 3 at the scale of this machine" + (" (preset %s)" % a.preset if a.preset else "")
@@ -154,18 +170,19 @@ def main():
     md.append("Top-1 on `fashion-mnist:test` (%%), mean over seeds %s with its 95 %% interval; "
               "the difference against the baseline is paired by seed. The paper's column is "
               "ImageNet-1K, DeiT-S teachers, DeiT-Ti student.\n" % ", ".join(seeds))
-    md.append("| row | paper Acc@1 | ours: top-1 | 95 % CI | vs baseline | 95 % CI | heads |")
-    md.append("|---|---|---|---|---|---|---|")
+    md.append("| row | paper Acc@1 | ours: top-1 | sd | 95 % CI | vs baseline | 95 % CI | heads |")
+    md.append("|---|---|---|---|---|---|---|---|")
     for r in rows:
         name = r["row"]
         xs = [acc[name][s] for s in seeds]
         m, lo, hi = mean_ci(xs)
-        if name != "baseline":
+        if name != "baseline" and base:
             d = [acc[name][s] - base[s] for s in seeds]
             dm, dlo, dhi = mean_ci(d)
         else:
             dm = dlo = dhi = None
         tsv.append("\t".join([name, r["table"], r["paper_acc"], str(len(xs)), "%.6f" % m,
+                              "" if sd(xs) is None else "%.6f" % sd(xs),
                               "" if lo is None else "%.6f" % lo, "" if hi is None else "%.6f" % hi,
                               "" if dm is None else "%.6f" % dm, "" if dlo is None else "%.6f" % dlo,
                               "" if dhi is None else "%.6f" % dhi,
@@ -173,8 +190,9 @@ def main():
         ci = "-" if lo is None else "[%s, %s]" % (pct(lo), pct(hi))
         dci = "-" if dlo is None else "[%+.2f, %+.2f]" % (100 * dlo, 100 * dhi)
         dtxt = "-" if dm is None else "%+.2f" % (100 * dm)
-        md.append("| %s%s | %s | %s | %s | %s | %s | %s |" % (
-            name, " (T3)" if r["table"] == "3" else "", r["paper_acc"], pct(m), ci, dtxt, dci, used_heads(r)))
+        md.append("| %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, " (T3)" if r["table"] == "3" else "", r["paper_acc"], pct(m), pct(sd(xs)), ci, dtxt, dci,
+            used_heads(r)))
     md.append("\n## The paper's claims, here\n")
     md.append("| claim | difference (pts) | 95 % CI | verdict |")
     md.append("|---|---|---|---|")
