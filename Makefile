@@ -5,7 +5,8 @@
 #   make check-long sanitizer build + bad-input suite + short fuzz run
 #   make deps       apt-get the Debian packages ssta needs (root)
 #   make bench-deps apt-get python3-torch for `make bench`'s PyTorch peer (root)
-#   make bench      training/inference img/s against the PyTorch peer
+#   make bench      training/inference img/s against the PyTorch peer, then bench-kd
+#   make bench-kd   a KD step's cost (two caches, two online teachers) vs the plain step
 #   make install    PREFIX=/usr/local DESTDIR= : tools and man pages
 #   make V=1        show the commands
 #
@@ -61,7 +62,7 @@ MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 
 .SECONDARY:
-.PHONY: all check check-long fuzz bench bench-deps install uninstall deps clean help
+.PHONY: all check check-long fuzz bench bench-kd bench-deps install uninstall deps clean help
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(UNIT_BINS)
@@ -111,6 +112,11 @@ fuzz: $(LIB_SRC)
 
 bench: all
 	sh bench/run.sh
+	BIN=$(BIN) sh bench/kd.sh
+
+# The KD step against the plain step (bench/kd.sh; sizes from KD_BENCH_* there).
+bench-kd: all
+	BIN=$(BIN) sh bench/kd.sh
 
 # Measurement programs in bench/ (not part of `all`): make build/bench/NAME
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
@@ -142,7 +148,7 @@ clean:
 	rm -rf build build-* bin
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
 # Pipeline fragments (teachers, table 2, ...) live in pipelines/.
 -include $(wildcard pipelines/*.mk)

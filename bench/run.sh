@@ -3,7 +3,8 @@
 # (distill-step --bench, random inputs, batch 128) for the student (96/6/3)
 # and teacher (192/6/6) Fashion-MNIST ViTs, against the PyTorch peer
 # (bench/torch_peer.py) at its best thread setting. Prints three TSV tables
-# on stdout: ours, the peer's, and the ratio ours / best peer.
+# on stdout: ours, the peer's, and the ratio ours / best peer. `make bench`
+# then runs bench/kd.sh (the KD step's cost; alone: `make bench-kd`).
 #
 # Environment: BIN (default bin), BENCH_THREADS (our workers, default 2),
 # BENCH_STEPS (timed steps, default 20), PEER_SECONDS (default 8), PYTHON

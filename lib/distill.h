@@ -25,7 +25,9 @@
  * from SS_ST_USER on: slot s for attention source s, then logits KD, then
  * attention transfer (ss_distill_stat_name).
  *
- * Not here: reading caches (attncache.h), option parsing (distill-step).
+ * Not here: opening teachers and caches from a description and feeding
+ * the maps (kdrun.h), reading caches (attncache.h), option parsing
+ * (distill-step).
  */
 #ifndef SS_DISTILL_H
 #define SS_DISTILL_H

@@ -95,6 +95,7 @@ int ss_trainer_add_model(ss_trainer *t, const ss_vit *m, const float *params, ss
 }
 
 ss_runner *ss_trainer_runner(ss_trainer *t) { return t->r; }
+int ss_trainer_batch(const ss_trainer *t) { return t->cfg.batch; }
 void ss_trainer_run_models(ss_trainer *t, int on) { t->extras_on = on; }
 float *ss_trainer_grads(ss_trainer *t) { return ss_runner_grad(t->r, t->pset); }
 uint64_t ss_trainer_steps(const ss_trainer *t) { return t->step; }

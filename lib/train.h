@@ -78,6 +78,7 @@ void ss_trainer_run_models(ss_trainer *t, int on);
 /* The runner under the trainer (its workers; for tools that build their
  * own passes beside the training step, e.g. the online teachers' evals). */
 ss_runner *ss_trainer_runner(ss_trainer *t);
+int ss_trainer_batch(const ss_trainer *t);        /* Bmax */
 
 typedef struct ss_step_stats {
     double loss;      /* batch mean (CE + extra terms) */

@@ -3,8 +3,9 @@
  * attention transfer, switched off at an early-stop epoch; or a linear probe
  * of a frozen backbone. Resumable, deterministic. See distill-step(1).
  *
- * Not here: the views (lib/views.c, shared with attn-dump), the KD terms
- * (lib/distill.c over lib/kd.c), the caches (lib/attncache.c).
+ * Not here: the views (lib/views.c, shared with attn-dump), opening the KD
+ * teachers and caches (lib/kdrun.c), the KD terms (lib/distill.c over
+ * lib/kd.c), the caches (lib/attncache.c).
  */
 #include <getopt.h>
 #include <math.h>
@@ -13,13 +14,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "attncache.h"
 #include "data.h"
 #include "distill.h"
 #include "headrank.h"
 #include "ident.h"
 #include "io.h"
-#include "modelfile.h"
+#include "kdrun.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "stream.h"
@@ -29,14 +29,6 @@
 #include "vit.h"
 
 #define PRODUCER "distill-step 0.2"
-
-/* One --attn-kd NAME=SOURCE with its --kd-head / --kd-weight. */
-typedef struct kd_opt {
-    char name[32];
-    const char *source;   /* cache path or "-", or "online:CKPT@SEL" */
-    int head;             /* -1: default (its position: 0, 1, ...) */
-    double weight;        /* < 0: default 1 */
-} kd_opt;
 
 typedef struct opts {
     const char *train, *val, *out, *log, *init, *preset, *aug, *dump_grads;
@@ -48,14 +40,14 @@ typedef struct opts {
     int freeze, decay_tokens, bench, bench_steps, skip_corrupt;
     int sgd;            /* --optim sgd */
     double momentum;    /* SGD momentum */
-    /* distillation */
-    int nkd;
-    kd_opt kd[SS_KD_MAX_SOURCES];
+    /* distillation: the terms (--attn-kd NAME=SOURCE with its --kd-head,
+     * --kd-weight; --logit-kd, --tau, --logit-weight; --at-kd, --at-layers,
+     * --at-weight), how messages name each source, --kd-dir as given */
+    ss_kd_desc kd;
+    char kd_label[SS_KD_MAX_SOURCES][48];
     const char *kd_dir;
     int kd_stop;
     double alpha;
-    const char *logit_kd, *at_kd, *at_layers;
-    double tau, logit_weight, at_weight;
 } opts;
 
 static void usage(void)
@@ -143,10 +135,10 @@ static const char *split_name(const char *opt, const char *arg, char name[32])
     return eq + 1;
 }
 
-static kd_opt *find_kd(opts *o, const char *opt, const char *name)
+static ss_kd_attn_desc *find_kd(opts *o, const char *opt, const char *name)
 {
-    for (int i = 0; i < o->nkd; i++)
-        if (!strcmp(o->kd[i].name, name)) return &o->kd[i];
+    for (int i = 0; i < o->kd.nattn; i++)
+        if (!strcmp(o->kd.attn[i].name, name)) return &o->kd.attn[i];
     tool_usage_error("%s: no --attn-kd %s=... before it", opt, name);
 }
 
@@ -175,7 +167,7 @@ static void parse(int argc, char **argv, opts *o)
     o->epochs = 40; o->batch = 128; o->threads = 2; o->loader_threads = 1; o->lr = 1e-3; o->min_lr = 1e-5; o->wd = 0.05;
     o->warmup = 5; o->smoothing = 0.1; o->drop_path = 0.1; o->bench_steps = 20; o->head_blocks = 0;
     o->momentum = 0.9;
-    o->kd_dir = "ts"; o->alpha = 1; o->tau = 4; o->logit_weight = 1; o->at_weight = 1000;
+    o->kd_dir = "ts"; o->alpha = 1; o->kd.logit_tau = 4; o->kd.logit_weight = 1; o->kd.at_weight = 1000;
     int c;
     char name[32];
     while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
@@ -224,19 +216,21 @@ static void parse(int argc, char **argv, opts *o)
         case O_MOMENTUM: o->momentum = tool_parse_double("--momentum", optarg, 0, 1); break;
         case O_ATTNKD: {
             const char *src = split_name("--attn-kd", optarg, name);
-            for (int i = 0; i < o->nkd; i++)
-                if (!strcmp(o->kd[i].name, name)) tool_usage_error("--attn-kd: '%s' given twice", name);
-            if (o->nkd >= SS_KD_MAX_SOURCES) tool_usage_error("--attn-kd: at most %d teachers", SS_KD_MAX_SOURCES);
-            kd_opt *k = &o->kd[o->nkd++];
+            for (int i = 0; i < o->kd.nattn; i++)
+                if (!strcmp(o->kd.attn[i].name, name)) tool_usage_error("--attn-kd: '%s' given twice", name);
+            if (o->kd.nattn >= SS_KD_MAX_SOURCES) tool_usage_error("--attn-kd: at most %d teachers", SS_KD_MAX_SOURCES);
+            ss_kd_attn_desc *k = &o->kd.attn[o->kd.nattn];
             snprintf(k->name, sizeof k->name, "%s", name);
+            snprintf(o->kd_label[o->kd.nattn], sizeof o->kd_label[0], "--attn-kd %s", name);
+            k->label = o->kd_label[o->kd.nattn++];
             k->source = src;
-            k->head = -1;
+            k->student_head = -1;   /* defaults, resolved after parsing */
             k->weight = -1;
             break;
         }
         case O_KDHEAD: {
             const char *v = split_name("--kd-head", optarg, name);
-            find_kd(o, "--kd-head", name)->head = (int)tool_parse_long("--kd-head", v, 0, 1023);
+            find_kd(o, "--kd-head", name)->student_head = (int)tool_parse_long("--kd-head", v, 0, 1023);
             break;
         }
         case O_KDWEIGHT: {
@@ -247,31 +241,35 @@ static void parse(int argc, char **argv, opts *o)
         case O_KDDIR: o->kd_dir = optarg; break;
         case O_KDSTOP: o->kd_stop = (int)tool_parse_long("--kd-stop", optarg, 0, 100000); break;
         case O_ALPHA: o->alpha = tool_parse_double("--alpha", optarg, 1e-6, 1e6); break;
-        case O_LOGITKD: o->logit_kd = optarg; break;
-        case O_TAU: o->tau = tool_parse_double("--tau", optarg, 1e-3, 1e3); break;
-        case O_LOGITW: o->logit_weight = tool_parse_double("--logit-weight", optarg, 0, 1e6); break;
-        case O_ATKD: o->at_kd = optarg; break;
-        case O_ATLAYERS: o->at_layers = optarg; break;
-        case O_ATW: o->at_weight = tool_parse_double("--at-weight", optarg, 0, 1e9); break;
+        case O_LOGITKD: o->kd.logit_teacher = optarg; break;
+        case O_TAU: o->kd.logit_tau = tool_parse_double("--tau", optarg, 1e-3, 1e3); break;
+        case O_LOGITW: o->kd.logit_weight = tool_parse_double("--logit-weight", optarg, 0, 1e6); break;
+        case O_ATKD: o->kd.at_teacher = optarg; break;
+        case O_ATLAYERS: o->kd.at_layers = optarg; break;
+        case O_ATW: o->kd.at_weight = tool_parse_double("--at-weight", optarg, 0, 1e9); break;
         case O_SKIP: o->skip_corrupt = 1; break;
         default: tool_usage_error("unknown option");
         }
     }
     if (optind < argc) tool_usage_error("unexpected argument '%s'", argv[optind]);
-    ss_kl_dir dir;
     ss_err e;
-    if (ss_kl_dir_parse(o->kd_dir, &dir, &e)) tool_usage_error("--kd-dir: %s", e.msg);
+    if (ss_kl_dir_parse(o->kd_dir, &o->kd.dir, &e)) tool_usage_error("--kd-dir: %s", e.msg);
+    for (int i = 0; i < o->kd.nattn; i++) {   /* a source's head: its position; weight 1 */
+        ss_kd_attn_desc *k = &o->kd.attn[i];
+        if (k->student_head < 0) k->student_head = i;
+        if (k->weight < 0) k->weight = 1;
+    }
     if (o->bench) return;
     if (!o->train) tool_usage_error("--train SPEC is required");
     if (!o->out && !o->dump_grads) tool_usage_error("-o CKPT is required");
     if (o->freeze && !o->init) tool_usage_error("--freeze-backbone needs --init CKPT");
     if (o->head_blocks > 1 && !o->freeze) tool_usage_error("--head-blocks > 1 is for linear probing (--freeze-backbone)");
-    int kd = o->nkd || o->logit_kd || o->at_kd;
+    int kd = ss_kd_desc_any(&o->kd);
     if (kd && o->freeze) tool_usage_error("distillation and --freeze-backbone do not go together");
     if (o->kd_stop && !kd) tool_usage_error("--kd-stop without a distillation term");
     if (o->kd_stop > o->epochs) tool_usage_error("--kd-stop %d is beyond --epochs %d", o->kd_stop, o->epochs);
     int stdin_users = 0;
-    for (int i = 0; i < o->nkd; i++) stdin_users += !strcmp(o->kd[i].source, "-");
+    for (int i = 0; i < o->kd.nattn; i++) stdin_users += !strcmp(o->kd.attn[i].source, "-");
     if (stdin_users > 1) tool_usage_error("--attn-kd: only one cache can come from standard input");
 }
 
@@ -389,192 +387,27 @@ static int evaluate(ss_trainer *t, ss_loader *vl, double *acc, ss_err *e)
 
 /* ---------------------------------------------------------------- distillation */
 
-#define MAX_TEACHERS (SS_KD_MAX_SOURCES + 2)
-
-typedef struct teacher {
-    char *path;
-    ss_modelfile mf;
-    int item;             /* its item in the trainer's pass */
-} teacher;
-
-typedef struct kd_state {
-    ss_distill_cfg cfg;
-    ss_distill *d;
-    int nteach;
-    teacher teach[MAX_TEACHERS];
-    int ncache;
-    int cache_src[SS_KD_MAX_SOURCES];     /* source index of cache k */
-    ss_attncache *cache[SS_KD_MAX_SOURCES];
-    ss_ident late;        /* run-identity fields known once teachers/caches are open */
-} kd_state;
-
-/* An online teacher (loaded once per path): same token grid, channels and
- * normalisation as the student, since it sees the student's inputs. */
-static teacher *load_teacher(kd_state *k, ss_trainer *t, const char *path, const ss_vit_cfg *sc, const float *mean,
-                             const float *stdv)
-{
-    for (int i = 0; i < k->nteach; i++)
-        if (!strcmp(k->teach[i].path, path)) return &k->teach[i];
-    if (k->nteach >= MAX_TEACHERS) tool_usage_error("too many online teachers");
-    teacher *th = &k->teach[k->nteach];
-    ss_err e;
-    if (ss_modelfile_open(&th->mf, path, NULL, NULL, 0, &e)) tool_die_err(&e);
-    const ss_vit_cfg *tc = &th->mf.m.cfg;
-    if (tc->img_size / tc->patch != sc->img_size / sc->patch || tc->in_chans != sc->in_chans)
-        tool_die("%s: takes %dx%d inputs in %d-pixel patches (%d channels); the student's %d px views in %d-pixel "
-                 "patches (%d channels) give other tokens", path, tc->img_size, tc->img_size, tc->patch, tc->in_chans,
-                 sc->img_size, sc->patch, sc->in_chans);
-    if (th->mf.has_norm)
-        for (int c = 0; c < sc->in_chans; c++)
-            if (fabsf(th->mf.mean[c] - mean[c]) > 1e-5f || fabsf(th->mf.std[c] - stdv[c]) > 1e-5f)
-                tool_die("%s: normalised with mean %g std %g, the student's views with %g %g: an online teacher "
-                         "sees the student's inputs (use an attn-dump cache, which renormalises)", path,
-                         th->mf.mean[c], th->mf.std[c], mean[c], stdv[c]);
-    th->item = ss_trainer_add_model(t, &th->mf.m, NULL, &e);
-    if (th->item < 0) tool_die("%s: %s", path, e.msg);
-    th->path = strdup(path);
-    if (!th->path) tool_die("out of memory");
-    k->nteach++;
-    return th;
-}
-
-/* The cache's selection (its "ssta.heads" header field) as layers. */
-static void cache_layers(const char *path, const ss_record *h, int depth, ss_kd_source *src, char *sel, size_t n)
-{
-    const char *hs = ss_record_meta(h, "ssta.heads");
-    ss_err e;
-    ss_headsel hsel;
-    if (!hs) tool_die("%s: the header has no ssta.heads", path);
-    if (ss_headsel_parse(hs, depth, 1 << 20, &hsel, &e)) tool_die("%s: ssta.heads: %s", path, e.msg);
-    if (hsel.n > SS_KD_MAX_LAYERS) tool_die("%s: too many layers", path);
-    src->nlayers = hsel.n;
-    for (int i = 0; i < hsel.n; i++) src->layer[i] = hsel.layer[i];
-    snprintf(sel, n, "%s", hs);
-}
-
-/* Sets up every KD term for epochs [e0, e1): online teachers join the
- * trainer, caches are opened (checked against the views' identity `vid`)
- * and read from epoch e0. The late identity fields (teacher checksums,
- * selections) go to k->late. */
-static void kd_setup(kd_state *k, const opts *o, ss_trainer *t, const ss_vit *s, const float *mean, const float *stdv,
-                     const ss_ident *vid, uint32_t e0, uint32_t e1)
+/* Opens the KD terms for epochs [e0, e1) (lib/kdrun.h). The student heads
+ * and --at-layers are checked here first, so that those usage errors name
+ * the option as the user wrote it. */
+static ss_kdrun *kd_open(const opts *o, ss_trainer *t, const ss_vit *s, const float *mean, const float *stdv,
+                         const ss_ident *vid, uint32_t e0, uint32_t e1)
 {
     ss_err e;
     const ss_vit_cfg *sc = &s->cfg;
-    ss_distill_cfg *dc = &k->cfg;
-    memset(dc, 0, sizeof *dc);
-    dc->student = s;
-    dc->workers = o->threads;
-    dc->batch = o->batch;
-    ss_kl_dir_parse(o->kd_dir, &dc->dir, &e);
-    ss_ident_init(&k->late);
-    char key[64], sel[1024];
-    for (int i = 0; i < o->nkd; i++) {
-        const kd_opt *ko = &o->kd[i];
-        ss_kd_source *src = &dc->src[dc->nsrc++];
-        snprintf(src->name, sizeof src->name, "%s", ko->name);
-        src->student_head = ko->head >= 0 ? ko->head : i;
-        src->weight = (float)(ko->weight >= 0 ? ko->weight : 1.0);
-        if (src->student_head >= sc->num_heads)
-            tool_usage_error("--kd-head %s=%d: the student has heads 0..%d", ko->name, src->student_head, sc->num_heads - 1);
-        const char *md5;
-        if (!strncmp(ko->source, "online:", 7)) {
-            const char *at = strrchr(ko->source, '@');
-            if (!at || at == ko->source + 7 || !at[1])
-                tool_usage_error("--attn-kd %s: expected online:CKPT@SELECTION, got '%s'", ko->name, ko->source);
-            char *path = strndup(ko->source + 7, (size_t)(at - ko->source - 7));
-            if (!path) tool_die("out of memory");
-            teacher *th = load_teacher(k, t, path, sc, mean, stdv);
-            free(path);
-            ss_headsel hsel;
-            if (ss_headsel_parse(at + 1, th->mf.m.cfg.depth, th->mf.m.cfg.num_heads, &hsel, &e))
-                tool_usage_error("--attn-kd %s: %s", ko->name, e.msg);
-            src->item = th->item;
-            src->teacher = &th->mf.m;
-            src->nlayers = hsel.n;
-            for (int l = 0; l < hsel.n; l++) {
-                src->layer[l] = hsel.layer[l];
-                src->teacher_head[l] = hsel.head[l] == SS_HEAD_AVG ? -1 : hsel.head[l];
-            }
-            ss_headsel_format(&hsel, sel, sizeof sel);
-            md5 = th->mf.md5;
-        } else {
-            ss_attncache *c = ss_attncache_open(ko->source, vid, e0, e1, &e);
-            if (!c) tool_die("--attn-kd %s: %s", ko->name, e.msg);
-            k->cache_src[k->ncache] = i;
-            k->cache[k->ncache++] = c;
-            const ss_record *h = ss_attncache_header(c);
-            cache_layers(ko->source, h, sc->depth, src, sel, sizeof sel);
-            int N = (sc->img_size / sc->patch) * (sc->img_size / sc->patch) + 1;
-            if (ss_attncache_tokens(c) != N)
-                tool_die("%s: maps of %d tokens, the student has %d", ko->source, ss_attncache_tokens(c), N);
-            md5 = ss_record_meta(h, SS_META_MODEL_MD5);
-            if (!md5) tool_die("%s: the header has no %s", ko->source, SS_META_MODEL_MD5);
-        }
-        snprintf(key, sizeof key, "kd.%s.teacher_md5", ko->name);
-        if (ss_ident_add(&k->late, &e, key, "%s", md5)) tool_die_err(&e);
-        snprintf(key, sizeof key, "kd.%s.heads", ko->name);
-        if (ss_ident_add(&k->late, &e, key, "%s", sel)) tool_die_err(&e);
+    for (int i = 0; i < o->kd.nattn; i++)
+        if (o->kd.attn[i].student_head >= sc->num_heads)
+            tool_usage_error("--kd-head %s=%d: the student has heads 0..%d", o->kd.attn[i].name,
+                             o->kd.attn[i].student_head, sc->num_heads - 1);
+    if (o->kd.at_teacher && o->kd.at_layers) {
+        int layers[SS_KD_MAX_LAYERS], nl;
+        if (ss_layers_parse(o->kd.at_layers, sc->depth, layers, &nl, &e)) tool_usage_error("--at-layers: %s", e.msg);
     }
-    if (o->logit_kd) {
-        teacher *th = load_teacher(k, t, o->logit_kd, sc, mean, stdv);
-        if (th->mf.m.cfg.num_classes != sc->num_classes)
-            tool_die("%s: %d classes, the student %d: no logits KD", o->logit_kd, th->mf.m.cfg.num_classes, sc->num_classes);
-        dc->logit_item = th->item;
-        dc->logit_tau = (float)o->tau;
-        dc->logit_weight = (float)o->logit_weight;
-        if (ss_ident_add(&k->late, &e, "logit_kd.teacher_md5", "%s", th->mf.md5)) tool_die_err(&e);
-    }
-    if (o->at_kd) {
-        teacher *th = load_teacher(k, t, o->at_kd, sc, mean, stdv);
-        dc->at_item = th->item;
-        dc->at_teacher = &th->mf.m;
-        dc->at_weight = (float)o->at_weight;
-        if (o->at_layers) {
-            if (ss_layers_parse(o->at_layers, sc->depth, dc->at_layer, &dc->at_nlayers, &e))
-                tool_usage_error("--at-layers: %s", e.msg);
-        } else if (dc->nsrc) {
-            dc->at_nlayers = dc->src[0].nlayers;
-            memcpy(dc->at_layer, dc->src[0].layer, sizeof dc->at_layer);
-        } else if (ss_layers_parse("last", sc->depth, dc->at_layer, &dc->at_nlayers, &e)) {
-            tool_die_err(&e);
-        }
-        if (ss_ident_add(&k->late, &e, "at_kd.teacher_md5", "%s", th->mf.md5)) tool_die_err(&e);
-    }
-    if (!(k->d = ss_distill_new(dc, &e))) tool_die_err(&e);
-    if (ss_trainer_set_objective(t, ss_distill_objective, k->d, ss_distill_nstats(k->d), &e)) tool_die_err(&e);
-}
-
-static void kd_close_caches(kd_state *k)
-{
-    for (int i = 0; i < k->ncache; i++) ss_attncache_close(k->cache[i]);
-    k->ncache = 0;
-}
-
-static void kd_free(kd_state *k)
-{
-    kd_close_caches(k);
-    ss_distill_free(k->d);
-    for (int i = 0; i < k->nteach; i++) {
-        ss_modelfile_close(&k->teach[i].mf);
-        free(k->teach[i].path);
-    }
-    ss_ident_free(&k->late);
-}
-
-/* Every cache's batch for the student's batch b (same epoch, step, views). */
-static void kd_feed(kd_state *k, const opts *o, const ss_batch *b)
-{
-    ss_err e;
-    for (int i = 0; i < k->ncache; i++) {
-        ss_attn_batch ab;
-        const char *path = o->kd[k->cache_src[i]].source;
-        int rc = ss_attncache_next(k->cache[i], &ab, &e);
-        if (rc < 0) tool_die_err(&e);
-        if (rc == 0) tool_die("%s: ends before epoch %u step %u", path, b->epoch, b->step);
-        if (ss_attncache_match(&ab, b->epoch, b->step, b->n, b->index, &e)) tool_die("%s: %s", path, e.msg);
-        ss_distill_set_maps(k->d, k->cache_src[i], ab.maps);
-    }
+    ss_kdrun *k;
+    int rc = ss_kdrun_open(&k, &o->kd, t, s, mean, stdv, vid, e0, e1, &e);
+    if (rc == SS_KD_EUSAGE) tool_usage_error("%s", e.msg);
+    if (rc) tool_die_err(&e);
+    return k;
 }
 
 /* ---------------------------------------------------------------- identity */
@@ -601,18 +434,19 @@ static void run_ident(const opts *o, const ss_ident *views, const char *val_spec
               (o->sgd && ss_ident_add(id, &e, "momentum", "%.9g", o->momentum)) ||
               ss_ident_add(id, &e, "alpha", "%.9g", o->alpha);
     if (!bad && o->skip_corrupt) bad = ss_ident_add(id, &e, "skip_corrupt", "1");
-    if (!bad && (o->nkd || o->logit_kd || o->at_kd))
+    const ss_kd_desc *kd = &o->kd;
+    if (!bad && ss_kd_desc_any(kd))
         bad = ss_ident_add(id, &e, "kd_dir", "%s", o->kd_dir) || ss_ident_add(id, &e, "kd_stop", "%d", o->kd_stop);
-    for (int i = 0; !bad && i < o->nkd; i++) {
+    for (int i = 0; !bad && i < kd->nattn; i++) {
         char key[64];
-        snprintf(key, sizeof key, "kd.%s", o->kd[i].name);
-        bad = ss_ident_add(id, &e, key, "head=%d weight=%.9g %s", o->kd[i].head >= 0 ? o->kd[i].head : i,
-                           o->kd[i].weight >= 0 ? o->kd[i].weight : 1.0,
-                           strncmp(o->kd[i].source, "online:", 7) ? "cache" : "online");
+        snprintf(key, sizeof key, "kd.%s", kd->attn[i].name);
+        bad = ss_ident_add(id, &e, key, "head=%d weight=%.9g %s", kd->attn[i].student_head, kd->attn[i].weight,
+                           strncmp(kd->attn[i].source, "online:", 7) ? "cache" : "online");
     }
-    if (!bad && o->logit_kd) bad = ss_ident_add(id, &e, "logit_kd", "tau=%.9g weight=%.9g", o->tau, o->logit_weight);
-    if (!bad && o->at_kd)
-        bad = ss_ident_add(id, &e, "at_kd", "layers=%s weight=%.9g", o->at_layers ? o->at_layers : "", o->at_weight);
+    if (!bad && kd->logit_teacher)
+        bad = ss_ident_add(id, &e, "logit_kd", "tau=%.9g weight=%.9g", kd->logit_tau, kd->logit_weight);
+    if (!bad && kd->at_teacher)
+        bad = ss_ident_add(id, &e, "at_kd", "layers=%s weight=%.9g", kd->at_layers ? kd->at_layers : "", kd->at_weight);
     if (bad) tool_die_err(&e);
 }
 
@@ -628,17 +462,17 @@ typedef struct logtab {
 
 /* The KD columns, in the order of the distillation statistics (distill.h):
  * one per --attn-kd, then logits KD, then attention transfer. */
-static int kd_columns(const opts *o) { return o->nkd + !!o->logit_kd + !!o->at_kd; }
+static int kd_columns(const opts *o) { return o->kd.nattn + !!o->kd.logit_teacher + !!o->kd.at_teacher; }
 
 static void log_init(logtab *lt, const opts *o)
 {
     size_t n = (size_t)snprintf(lt->header, sizeof lt->header, "epoch\tlr\tloss");
     if (kd_columns(o)) {
         n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tce");
-        for (int k = 0; k < o->nkd; k++)
-            n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_%s", o->kd[k].name);
-        if (o->logit_kd) n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_logits");
-        if (o->at_kd) n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_at");
+        for (int k = 0; k < o->kd.nattn; k++)
+            n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_%s", o->kd.attn[k].name);
+        if (o->kd.logit_teacher) n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_logits");
+        if (o->kd.at_teacher) n += (size_t)snprintf(lt->header + n, sizeof lt->header - n, "\tkd_at");
     }
     snprintf(lt->header + n, sizeof lt->header - n, "\ttrain_acc\tval_acc\timg_s\tseconds\n");
     lt->rows = calloc(1, 1);
@@ -766,17 +600,16 @@ int main(int argc, char **argv)
 
     size_t spe = views.steps;
     uint64_t total = spe * (uint64_t)o.epochs, warm = (uint64_t)llround(o.warmup * spe);
-    int has_kd = o.nkd || o.logit_kd || o.at_kd;
+    int has_kd = ss_kd_desc_any(&o.kd);
     int kd_end = has_kd ? (o.kd_stop ? o.kd_stop : o.epochs) : 0;   /* KD in epochs [0, kd_end) */
-    kd_state kd;
-    memset(&kd, 0, sizeof kd);
+    ss_kdrun *kd = NULL;
     logtab lt = {0};
 
     if (o.dump_grads) {
-        if (has_kd) kd_setup(&kd, &o, t, &m, mean, stdv, &vid, 0, 1);
+        if (has_kd) kd = kd_open(&o, t, &m, mean, stdv, &vid, 0, 1);
         ss_batch b;
         if (ss_views_start_epoch(&views, 0, &e) || ss_views_next(&views, &b, &e) != 1) tool_die_err(&e);
-        if (has_kd) kd_feed(&kd, &o, &b);
+        if (kd && ss_kdrun_feed(kd, &b, &e)) tool_die_err(&e);
         ss_step_stats st;
         if (ss_trainer_grad(t, b.x, b.y, b.n, &st, &e)) tool_die_err(&e);
         ss_record r;
@@ -794,9 +627,10 @@ int main(int argc, char **argv)
         float lossf = (float)st.loss;
         int64_t noshape[1] = {0};
         if (!ss_record_add(&r, "loss", SS_F32, 0, noshape, &lossf, &e)) tool_die_err(&e);
-        for (int k = 0; has_kd && k < ss_distill_nstats(kd.d); k++) {
+        for (int k = 0; kd && k < ss_distill_nstats(ss_kdrun_distill(kd)); k++) {
             float v = (float)(st.user[k] / b.n);
-            if (!ss_record_add(&r, ss_distill_stat_name(kd.d, k), SS_F32, 0, noshape, &v, &e)) tool_die_err(&e);
+            if (!ss_record_add(&r, ss_distill_stat_name(ss_kdrun_distill(kd), k), SS_F32, 0, noshape, &v, &e))
+                tool_die_err(&e);
         }
         if (ss_vit_save(&m, &r, "grad.", ss_trainer_grads(t), &e) || ss_swriter_put(w, &r, &e) ||
             ss_swriter_close(w, &e))
@@ -827,22 +661,29 @@ int main(int argc, char **argv)
         prev_log = ss_record_meta(&prev, SS_META_LOG);
         resumed = 1;
     }
+    /* the teachers' identity: from the files opened now, and for the teachers
+     * of epochs this process does not run, as the checkpoint has it */
+    ss_ident late;
+    ss_ident_init(&late);
     if (has_kd && start_epoch < kd_end) {
-        kd_setup(&kd, &o, t, &m, mean, stdv, &vid, (uint32_t)start_epoch, (uint32_t)kd_end);
-        if (resumed && ss_ident_check(&kd.late, &prev, RUN_PREFIX, &e))
+        kd = kd_open(&o, t, &m, mean, stdv, &vid, (uint32_t)start_epoch, (uint32_t)kd_end);
+        const ss_ident *ki = ss_kdrun_ident(kd);
+        if (resumed && ss_ident_check(ki, &prev, RUN_PREFIX, &e))
             tool_die("%s is from a different run (%s); remove it or choose another -o", o.out, e.msg);
+        for (int i = 0; i < ki->n; i++)
+            if (ss_ident_add(&late, &e, ki->key[i], "%s", ki->val[i])) tool_die_err(&e);
     }
-    /* fields of the teachers that this process did not open stay as they were */
     for (int i = 0; i < prev.nmeta; i++)
         if (!strncmp(prev.mkey[i], RUN_PREFIX ".kd.", strlen(RUN_PREFIX ".kd.")) ||
             !strncmp(prev.mkey[i], RUN_PREFIX ".logit_kd.", strlen(RUN_PREFIX ".logit_kd.")) ||
             !strncmp(prev.mkey[i], RUN_PREFIX ".at_kd.", strlen(RUN_PREFIX ".at_kd."))) {
             const char *k = prev.mkey[i] + strlen(RUN_PREFIX) + 1;
-            if (!ss_ident_get(&kd.late, k) && !ss_ident_get(&id, k) && ss_ident_add(&kd.late, &e, k, "%s", prev.mval[i]))
+            if (!ss_ident_get(&late, k) && !ss_ident_get(&id, k) && ss_ident_add(&late, &e, k, "%s", prev.mval[i]))
                 tool_die_err(&e);
         }
-    for (int i = 0; i < kd.late.n; i++)
-        if (ss_ident_add(&id, &e, kd.late.key[i], "%s", kd.late.val[i])) tool_die_err(&e);
+    for (int i = 0; i < late.n; i++)
+        if (ss_ident_add(&id, &e, late.key[i], "%s", late.val[i])) tool_die_err(&e);
+    ss_ident_free(&late);
 
     log_init(&lt, &o);
     if (prev_log) {
@@ -860,11 +701,7 @@ int main(int argc, char **argv)
 
     int nterm = kd_columns(&o);   /* the distillation's statistics, when it runs */
     for (int ep = start_epoch; ep < o.epochs; ep++) {
-        if (kd.d && ep >= kd_end) {   /* the early stop */
-            ss_distill_enable(kd.d, 0);
-            ss_trainer_run_models(t, 0);
-            kd_close_caches(&kd);
-        }
+        if (kd && ep >= kd_end) ss_kdrun_stop(kd);   /* the early stop */
         double t0 = tool_now(), loss_sum = 0, lr = 0, term[SS_STATS_MAX] = {0};
         long correct = 0, seen = 0;
         if (ss_views_start_epoch(&views, (uint32_t)ep, &e)) tool_die_err(&e);
@@ -874,7 +711,7 @@ int main(int argc, char **argv)
             if (rc < 0) tool_die_err(&e);
             if (rc == 0) tool_die("internal error: epoch %d ended after %zu of %zu batches", ep + 1, s, spe);
             if (!b.n) continue;   /* every sample left out by --skip-corrupt */
-            if (kd.d && ss_distill_enabled(kd.d)) kd_feed(&kd, &o, &b);
+            if (kd && ss_kdrun_feed(kd, &b, &e)) tool_die_err(&e);
             lr = ss_lr_cosine(o.lr, o.min_lr, ss_trainer_steps(t), warm, total);
             ss_step_stats st;
             if (ss_trainer_step(t, b.x, b.y, b.n, lr, &st, &e))
@@ -931,7 +768,7 @@ done:
         tool_report_skipped(ss_dataset_spec(dtr), ss_loader_skipped(views.loader, &first), &first);
         if (vl) tool_report_skipped(ss_dataset_spec(dva), ss_loader_skipped(vl, &first), &first);
     }
-    kd_free(&kd);
+    ss_kdrun_close(kd);
     free(lt.rows);
     ss_ident_free(&vid);
     ss_views_close(&views);
