@@ -100,7 +100,9 @@ T2_ROWS     := $(if $(strip $(ROWS)),$(ROWS),$(T2_ALLROWS))
 $(if $(filter-out $(T2_ALLROWS),$(T2_ROWS)),$(error ROWS: no such row: $(filter-out $(T2_ALLROWS),$(T2_ROWS)) (rows: $(T2_ALLROWS))))
 # $(call t2col,ROW,COLUMN): a field of the rows file
 t2col = $(shell awk -F'\t' -v r='$(1)' 'NR==1{for(i=1;i<=NF;i++)c[$$i]=i} NR>1&&$$1==r{print $$c["$(2)"]}' $(T2_ROWS_TSV))
-T2_PROGRESS = sh pipelines/progress.sh $(R) $(words $(T2_ROWS) $(foreach s,$(wordlist 2,99,$(SEEDS)),$(T2_ROWS)))
+# this make's start (for the progress lines' elapsed time and estimate)
+T2_START   := $(shell date +%s)
+T2_PROGRESS = sh pipelines/progress.sh $(R) $(T2_START) "$(T2_ROWS)" "$(SEEDS)"
 
 .PHONY: reproduce-table2 table2-teachers
 reproduce-table2: $(R)/table2.md $(R)/fig4.png
@@ -112,7 +114,6 @@ reproduce-table2: $(R)/table2.md $(R)/fig4.png
 $(R)/teachers.ok: data/teachers/SHA256SUMS $(wildcard data/teachers/*.safetensors)
 	@mkdir -p $(R)
 	cd data/teachers && sha256sum --quiet -c SHA256SUMS
-	@date +%s >$(R)/.start
 	@touch $@
 
 # ---------------------------------------------------------------- head ranks
@@ -165,7 +166,6 @@ t2_opts = $(strip \
 define T2_ROW
 $(R)/runs/$(1)/s$(2)/test.tsv: $(call t2_deps,$(1),$(2)) $(T2_TEACHERS_OK) | $(BIN)/distill-step $(BIN)/vit-fwd
 	@mkdir -p $(R)/runs/$(1)/s$(2)
-	@[ -f $(R)/.start ] || date +%s >$(R)/.start
 	$(BIN)/distill-step --train $(T2_TRAIN) --val $(T2_VAL) $(T2_STUDENT) --epochs $(T2_EPOCHS) \
 	    --batch $(T2_BATCH) $(T2_STEPS_OPT) --seed $(2) --threads $(T2_THREADS) $(T2_RECIPE) \
 	    $(call t2_opts,$(1),$(2)) -o $(R)/runs/$(1)/s$(2)/student.st --log $(R)/runs/$(1)/s$(2)/train.tsv >/dev/null

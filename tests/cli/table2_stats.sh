@@ -44,4 +44,14 @@ expect 2 "$PY" "$SSTA_ROOT/pipelines/table2.py" --rows "$ROWS" --runs "$R" --see
 has "$T/err" "no such row: nosuch"
 expect 1 "$PY" "$SSTA_ROOT/pipelines/table2.py" --rows "$ROWS" --runs "$R" --seeds "1 2 3 4" --out "$T/o" --only baseline
 has "$T/err" "baseline/s4/test.tsv"
+
+# progress.sh: runs of an earlier make count as done, not in the time per run
+# (baseline s1-s3 and SSTA s1 are old; SSTA s2 finished 10 minutes into this make)
+touch -d '-2 hours' "$R"/*/s*/test.tsv
+touch "$R/SSTA_KD_early/s2/test.tsv"
+sh "$SSTA_ROOT/pipelines/progress.sh" "$T" $(($(date +%s) - 600)) "baseline SSTA_KD_early SL_KD_early" "1 2 3 4" \
+    SSTA_KD_early 2 "$R/SSTA_KD_early/s2/test.tsv" >"$T/p"
+# 12 runs (3 rows x 4 seeds), those on disk done
+n=$(ls "$R"/*/s*/test.tsv | wc -l)
+has "$T/p" "^\[$n/12\] SSTA_KD_early        seed 2: test top-1 73.20 %   elapsed 10m0[0-2]s, about $(((12 - n) * 10))m"
 cli_finish table2_stats
