@@ -596,6 +596,7 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
                 a->dp[((size_t)b * L + l) * 2 + r] = s;
             }
     a->B = B;
+    a->params = params;
     forward_blocks(m, params, a, 0, L, B);
 }
 
@@ -607,6 +608,7 @@ int ss_vit_forward_from(const ss_vit *m, const float *params, ss_vit_acts *a, in
     if (a->grads) return ss_fail(e, "forward_from: activations with gradients are not supported");
     if (l0 < 0 || l1 > m->cfg.depth || l0 >= l1) return ss_fail(e, "forward_from: blocks [%d,%d) out of range", l0, l1);
     a->run.head_off = head_off;
+    a->params = params;
     forward_blocks(m, params, a, l0, l1, a->B);
     return 0;
 }
@@ -644,6 +646,15 @@ void ss_vit_get_features(const ss_vit *m, const ss_vit_acts *a, int n, float *ou
     int C = m->cfg.embed_dim, k = m->cfg.head_blocks;
     for (int b = 0; b < n; b++)   /* the last block's normed class token is the last slice */
         memcpy(out + (size_t)b * C, a->feat + ((size_t)b * k + k - 1) * C, sizeof(float) * C);
+}
+
+void ss_vit_get_pooled(const ss_vit *m, const ss_vit_acts *a, int n, float *out)
+{
+    int C = m->cfg.embed_dim, L = m->cfg.depth, N = a->N;
+    const float *params = a->params;
+    for (int b = 0; b < n; b++)
+        ss_layernorm_mean_forward(out + (size_t)b * C, NULL, NULL, a->x2[L - 1] + ((size_t)b * N + 1) * C,
+                                  IN(params, m->w.norm_w), IN(params, m->w.norm_b), N - 1, C, m->cfg.ln_eps);
 }
 
 void ss_vit_get_block_cls(const ss_vit *m, const ss_vit_acts *a, int n, float *out)

@@ -163,6 +163,8 @@ typedef struct ss_vit_acts {
     float *logits;                 /* (B, classes) */
     float *dp;                     /* (B, L, 2) drop path scales */
     ss_vit_run run;                /* how the last forward ran (backward needs it) */
+    const float *params;           /* the parameters of the last forward (readers that
+                                      recompute from tokens: ss_vit_get_pooled) */
     /* backward scratch */
     float *dres, *dln, *dC, *dqkv, *dH, *dattn_scr, *dfeat, *dfin, *dpos;
     float **datt;   /* per block: an objective's (B,NH,N,N) gradient on att, or NULL */
@@ -206,6 +208,11 @@ const float *ss_vit_attn_map(const ss_vit *m, const ss_vit_acts *a, int l, int h
 void ss_vit_get_attn(const ss_vit *m, const ss_vit_acts *a, int l, int h, int n, float *out);
 /* (n,C): the last block's class token after the final norm (DINO features). */
 void ss_vit_get_features(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
+/* (n,C): the mean of the last block's patch tokens (1..N-1), each after the
+ * final norm (DINO's avgpool_patchtokens), computed from the last forward's
+ * tokens with the parameters it ran with (ss_layernorm_mean_forward: the
+ * same values as the pooled part of a head_pool head input). */
+void ss_vit_get_pooled(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
 /* (n,L,C): the class token after each block, before the final norm. */
 void ss_vit_get_block_cls(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
 const float *ss_vit_tokens(const ss_vit_acts *a, int l);   /* (B,N,C) output of block l */

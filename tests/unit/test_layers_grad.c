@@ -125,6 +125,45 @@ static void test_layernorm(void)
     free(c.out); free(c.mean); free(c.rstd); free(c.x); free(c.w); free(c.b); free(c.R); free(dx); free(dw); free(db);
 }
 
+/* The mean of a LayerNorm over the rows (pooled patch tokens): FD of its
+ * backward, and the fast kernel against its naive twin (LayerNorm of every
+ * row, then the mean). */
+typedef struct { float *out, *mean, *rstd, *x, *w, *b, *R; int M, C; } lnm_ctx;
+static double lnm_f(void *p)
+{
+    lnm_ctx *c = p;
+    ss_layernorm_mean_forward(c->out, c->mean, c->rstd, c->x, c->w, c->b, c->M, c->C, 1e-6f);
+    return dot(c->out, c->R, (size_t)c->C);
+}
+
+static void test_layernorm_mean(void)
+{
+    lnm_ctx c = {0};
+    c.M = 7; c.C = 12;
+    size_t n = (size_t)c.M * c.C;
+    c.out = alloc(c.C); c.mean = alloc(c.M); c.rstd = alloc(c.M); c.x = alloc(n); c.w = alloc(c.C);
+    c.b = alloc(c.C); c.R = alloc(c.C);
+    fill(c.x, n, 2); fill(c.w, c.C, 1); fill(c.b, c.C, 1); fill(c.R, c.C, 1);
+    lnm_f(&c);
+    float *dx = alloc(n), *dw = alloc(c.C), *db = alloc(c.C);
+    ss_layernorm_mean_backward(dx, dw, db, c.R, c.x, c.w, c.mean, c.rstd, c.M, c.C);
+    fd_check("layernorm mean dx", lnm_f, &c, c.x, dx, n, 1e-2f);
+    fd_check("layernorm mean dw", lnm_f, &c, c.w, dw, c.C, 1e-2f);
+    fd_check("layernorm mean db", lnm_f, &c, c.b, db, c.C, 1e-2f);
+    /* naive twin: LayerNorm of each row, mean over rows in double; the same statistics */
+    float *y = alloc(n), *mu = alloc(c.M), *rs = alloc(c.M);
+    ss_layernorm_forward(y, mu, rs, c.x, c.w, c.b, c.M, c.C, 1e-6f);
+    lnm_f(&c);
+    for (int j = 0; j < c.C; j++) {
+        double s = 0;
+        for (int m = 0; m < c.M; m++) s += y[(size_t)m * c.C + j];
+        CHECK_CLOSE(c.out[j], s / c.M, 1e-5, 1e-6);
+    }
+    CHECK(memcmp(mu, c.mean, sizeof(float) * c.M) == 0 && memcmp(rs, c.rstd, sizeof(float) * c.M) == 0);
+    free(c.out); free(c.mean); free(c.rstd); free(c.x); free(c.w); free(c.b); free(c.R); free(dx); free(dw); free(db);
+    free(y); free(mu); free(rs);
+}
+
 /* ---------------------------------------------------------------- gelu */
 typedef struct { float *out, *x, *R; size_t n; } gelu_ctx;
 static double gelu_f(void *p)
@@ -288,6 +327,27 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     }
     snprintf(nm, sizeof nm, "vit(in %d) input", hin);
     fd_check(nm, vit_f, &c, c.x, dx, (size_t)B * 2 * hin * hin, 1e-2f);
+    /* ss_vit_get_pooled = the mean over the patch tokens (1..N-1) of the last
+     * block's output after the final LayerNorm, from the last forward */
+    {
+        int N = a.N, C = cfg.embed_dim;
+        float *pooled = alloc((size_t)B * C), *yn = alloc((size_t)N * C), *mu = alloc(N), *rs = alloc(N);
+        vit_f(&c);
+        ss_vit_get_pooled(&m, &a, B, pooled);
+        int bad = 0;
+        for (int b = 0; b < B; b++) {
+            ss_layernorm_forward(yn, mu, rs, ss_vit_tokens(&a, cfg.depth - 1) + (size_t)b * N * C, m.w.norm_w,
+                                 m.w.norm_b, N, C, 1e-6f);
+            for (int j = 0; j < C; j++) {
+                double s = 0;
+                for (int t = 1; t < N; t++) s += yn[(size_t)t * C + j];
+                bad += !(fabs(pooled[(size_t)b * C + j] - s / (N - 1)) <= 1e-5 * (1 + fabs(s / (N - 1))));
+            }
+        }
+        CHECK_MSG(bad == 0, "vit(in %d): ss_vit_get_pooled differs from the naive mean of normed patch tokens in %d entries",
+                  hin, bad);
+        free(pooled); free(yn); free(mu); free(rs);
+    }
     /* with drop path some branch must actually be dropped for the test to mean anything */
     if (drop_path > 0) {
         int dropped = 0;
@@ -339,6 +399,7 @@ int main(void)
     g_rng = ss_rng_key(42, 100, 0, 0, 0);
     test_linear();
     test_layernorm();
+    test_layernorm_mean();
     test_gelu();
     test_attention();
     test_losses();
