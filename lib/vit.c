@@ -472,7 +472,8 @@ static void dropout(float *x, int B, size_t R, const ss_vit_run *run, uint64_t s
 {
     float rate = run->drop_rate, keep = 1.0f / (1.0f - rate);
     for (int b = 0; b < B; b++) {
-        ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b), 1000 + site);
+        ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b),
+                              (1000 + site) | (uint64_t)run->key << 32);
         float *xb = x + (size_t)b * R;
         for (size_t i = 0; i < R; i++) xb[i] = ss_rng_uniform(&g) < rate ? 0.0f : xb[i] * keep;
     }
@@ -589,8 +590,8 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
                 float s = 1.0f;
                 float rate = dp_on && L > 1 ? run->drop_path * (float)l / (float)(L - 1) : 0.0f;
                 if (rate > 0.0f) {
-                    ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step,
-                                          (uint64_t)(run->sample0 + b), (uint64_t)(2 * l + r));
+                    ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b),
+                                          (uint64_t)(2 * l + r) | (uint64_t)run->key << 32);
                     s = ss_rng_uniform(&g) < rate ? 0.0f : 1.0f / (1.0f - rate);
                 }
                 a->dp[((size_t)b * L + l) * 2 + r] = s;

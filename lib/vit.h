@@ -130,13 +130,16 @@ int ss_vit_save(const ss_vit *m, ss_record *r, const char *prefix, const float *
 /* How a forward pass runs. Drop path (per-block rate linspace(0, drop_path,
  * depth)) is active when train && drop_path > 0; the keep/drop decision of
  * sample s (global position in the batch: sample0 + local index) in block l,
- * branch r is keyed by (seed, SS_RNG_DROP, step, s, 2l+r), so it does not
- * depend on how the batch is split over workers. */
+ * branch r is keyed by (seed, SS_RNG_DROP, step, s, (2l+r) | key<<32), so it
+ * does not depend on how the batch is split over workers; key (0 unless a
+ * caller sets it) tells apart several forwards of the same samples in one
+ * step, e.g. DINO's views. Dropout masks carry the key the same way. */
 typedef struct ss_vit_run {
     int train;
     float drop_path;
     uint64_t seed, step;
     int sample0;
+    uint32_t key;      /* see above; 0 = the keys every single-view run uses */
     float drop_rate;   /* dropout (timm drop_rate): after the position embedding,
                           after attn.proj, after the GELU and after fc2 */
     const uint8_t *head_off; /* depth*NH mask of heads switched off for this

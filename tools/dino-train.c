@@ -348,7 +348,8 @@ static int bench(const opts *o)
         } else {
             /* slots 0..V-1 are the student's views (ss_dino_new creates them first) */
             for (int v = (k == 1 ? 0 : 2); v < (k == 1 ? 2 : V); v++)
-                p.item[p.nitems++] = (ss_pass_item){.slot = v, .x = views[v], .train = 1, .backward = 1};
+                p.item[p.nitems++] = (ss_pass_item){.slot = v, .x = views[v], .train = 1, .backward = 1,
+                                                    .key = (uint32_t)v};
         }
         if (p.nitems == 0) continue;
         double t1 = tool_now();

@@ -294,7 +294,7 @@ static double vit_f(void *p)
     return j;
 }
 
-static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
+static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate, uint32_t key)
 {
     ss_vit_cfg cfg = {0};
     cfg.img_size = 12; cfg.patch = 4; cfg.in_chans = 2; cfg.embed_dim = 12; cfg.depth = 2;
@@ -307,7 +307,7 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_acts a;
     int B = 3;
     CHECK(ss_vit_acts_new(&a, &m, B, hin, hin, 1, &e) == 0);
-    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {.train = 1, .drop_path = drop_path, .seed = 5, .step = 12, .sample0 = 0, .drop_rate = drop_rate}, NULL};
+    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {.train = 1, .drop_path = drop_path, .seed = 5, .step = 12, .sample0 = 0, .drop_rate = drop_rate, .key = key}, NULL};
     int32_t y[3] = {1, 3, 0};
     c.y = y;
     fill(c.x, (size_t)B * 2 * hin * hin, 1);
@@ -322,7 +322,8 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_backward(&m, m.params, g, &a, dl, B, 0);
     char nm[96];
     for (int i = 0; i < m.ntensors; i++) {
-        snprintf(nm, sizeof nm, "vit(in %d, k %d, dp %.1f, do %.1f) %s", hin, head_blocks, drop_path, drop_rate, m.tab[i].name);
+        snprintf(nm, sizeof nm, "vit(in %d, k %d, dp %.1f, do %.1f, key %u) %s", hin, head_blocks, drop_path, drop_rate,
+                 (unsigned)key, m.tab[i].name);
         fd_check(nm, vit_f, &c, m.params + m.tab[i].off, g + m.tab[i].off, m.tab[i].n, 1e-2f);
     }
     snprintf(nm, sizeof nm, "vit(in %d) input", hin);
@@ -357,6 +358,59 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_acts_free(&a);
     ss_vit_free(&m);
     free(c.x); free(c.Ratt); free(g); free(dl); free(dx);
+}
+
+/* Drop-path keys: with key 0 the decisions are exactly those keyed by
+ * (seed, DROP, step, sample, 2l+r) (what every run drew before item keys
+ * existed: supervised runs and fixtures keep their bits); another key gives
+ * other decisions for the same samples and step, keyed (.., (2l+r) | key<<32),
+ * whatever the batch split (sample0). */
+static void test_drop_keys(void)
+{
+    ss_vit_cfg cfg = {0};
+    cfg.img_size = 8; cfg.patch = 4; cfg.in_chans = 1; cfg.embed_dim = 6; cfg.depth = 3;
+    cfg.num_heads = 2; cfg.num_classes = 3;
+    ss_err e;
+    ss_vit m;
+    CHECK(ss_vit_new(&m, &cfg, &e) == 0);
+    ss_vit_init_weights(&m, 3);
+    int B = 8, L = cfg.depth;
+    ss_vit_acts a;
+    CHECK(ss_vit_acts_new(&a, &m, B, 8, 8, 0, &e) == 0);
+    float *x = alloc((size_t)B * 64), *dp0 = alloc((size_t)B * L * 2);
+    fill(x, (size_t)B * 64, 1);
+    uint32_t keys[3] = {0, 1, 0xfffffffeu};
+    for (int ki = 0; ki < 3; ki++) {
+        ss_vit_run run = {.train = 1, .drop_path = 0.6f, .seed = 11, .step = 4, .sample0 = 3, .key = keys[ki]};
+        ss_vit_forward(&m, m.params, &a, x, B, &run);
+        int bad = 0, dropped = 0;
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < L; l++)
+                for (int r = 0; r < 2; r++) {
+                    float rate = 0.6f * (float)l / (float)(L - 1), want = 1.0f;
+                    uint64_t site = (uint64_t)(2 * l + r) | (uint64_t)keys[ki] << 32;
+                    if (rate > 0) {
+                        ss_rng g = ss_rng_key(11, SS_RNG_DROP, 4, (uint64_t)(3 + b), ki ? site : (uint64_t)(2 * l + r));
+                        want = ss_rng_uniform(&g) < rate ? 0.0f : 1.0f / (1.0f - rate);
+                    }
+                    float got = a.dp[((size_t)b * L + l) * 2 + r];
+                    bad += got != want;
+                    dropped += got == 0.0f;
+                }
+        CHECK_MSG(bad == 0, "drop path key %u: %d decisions differ from (seed, DROP, step, sample, site%s)",
+                  (unsigned)keys[ki], bad, ki ? " | key<<32" : "");
+        CHECK_MSG(dropped > 0, "drop path key %u: nothing dropped", (unsigned)keys[ki]);
+        if (ki == 0) {
+            memcpy(dp0, a.dp, sizeof(float) * B * L * 2);
+        } else {
+            int differ = 0;
+            for (int i = 0; i < B * L * 2; i++) differ += a.dp[i] != dp0[i];
+            CHECK_MSG(differ > 0, "drop path: key %u gives key 0's masks", (unsigned)keys[ki]);
+        }
+    }
+    ss_vit_acts_free(&a);
+    ss_vit_free(&m);
+    free(x); free(dp0);
 }
 
 /* Reference values from PyTorch 1.13 (float64): F.interpolate of the basis
@@ -404,9 +458,11 @@ int main(void)
     test_attention();
     test_losses();
     test_interp();
-    test_vit(12, 1, 0.0f, 0.0f);   /* native size */
-    test_vit(16, 2, 0.0f, 0.0f);   /* interpolated position embedding, head on 2 blocks */
-    test_vit(12, 1, 0.5f, 0.0f);   /* drop path, keyed masks */
-    test_vit(12, 1, 0.0f, 0.3f);   /* dropout, keyed masks regenerated in backward */
+    test_vit(12, 1, 0.0f, 0.0f, 0);   /* native size */
+    test_vit(16, 2, 0.0f, 0.0f, 0);   /* interpolated position embedding, head on 2 blocks */
+    test_vit(12, 1, 0.5f, 0.0f, 0);   /* drop path, keyed masks */
+    test_vit(12, 1, 0.0f, 0.3f, 0);   /* dropout, keyed masks regenerated in backward */
+    test_vit(12, 1, 0.0f, 0.3f, 7);   /* the same with an item key: backward regenerates the keyed masks */
+    test_drop_keys();
     return check_summary("test_layers_grad");
 }
