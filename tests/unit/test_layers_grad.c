@@ -294,11 +294,11 @@ static double vit_f(void *p)
     return j;
 }
 
-static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate, uint32_t key)
+static void test_vit(int hin, int head_blocks, int head_pool, float drop_path, float drop_rate, uint32_t key)
 {
     ss_vit_cfg cfg = {0};
     cfg.img_size = 12; cfg.patch = 4; cfg.in_chans = 2; cfg.embed_dim = 12; cfg.depth = 2;
-    cfg.num_heads = 3; cfg.num_classes = 4; cfg.head_blocks = head_blocks;
+    cfg.num_heads = 3; cfg.num_classes = 4; cfg.head_blocks = head_blocks; cfg.head_pool = head_pool;
     ss_err e;
     ss_vit m;
     CHECK(ss_vit_new(&m, &cfg, &e) == 0);
@@ -322,8 +322,8 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate,
     ss_vit_backward(&m, m.params, g, &a, dl, B, 0);
     char nm[96];
     for (int i = 0; i < m.ntensors; i++) {
-        snprintf(nm, sizeof nm, "vit(in %d, k %d, dp %.1f, do %.1f, key %u) %s", hin, head_blocks, drop_path, drop_rate,
-                 (unsigned)key, m.tab[i].name);
+        snprintf(nm, sizeof nm, "vit(in %d, k %d%s, dp %.1f, do %.1f, key %u) %s", hin, head_blocks,
+                 head_pool ? "+avg" : "", drop_path, drop_rate, (unsigned)key, m.tab[i].name);
         fd_check(nm, vit_f, &c, m.params + m.tab[i].off, g + m.tab[i].off, m.tab[i].n, 1e-2f);
     }
     snprintf(nm, sizeof nm, "vit(in %d) input", hin);
@@ -347,6 +347,20 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate,
         }
         CHECK_MSG(bad == 0, "vit(in %d): ss_vit_get_pooled differs from the naive mean of normed patch tokens in %d entries",
                   hin, bad);
+        if (head_pool) {
+            /* the head input is DINO's interleaving: class token at 2d, pooled at 2d+1 */
+            float *cls = alloc((size_t)B * C);
+            ss_vit_get_features(&m, &a, B, cls);
+            const float *hi = ss_vit_head_input(&a);
+            int lay = 0;
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < C; j++)
+                    lay += hi[(size_t)b * 2 * C + 2 * j] != cls[(size_t)b * C + j] ||
+                           hi[(size_t)b * 2 * C + 2 * j + 1] != pooled[(size_t)b * C + j];
+            CHECK_MSG(lay == 0 && ss_vit_head_in(&cfg) == 2 * C && m.tab[m.ntensors - 2].shape[1] == 2 * C,
+                      "head_pool: %d head-input entries are not (cls_0, avg_0, cls_1, ...)", lay);
+            free(cls);
+        }
         free(pooled); free(yn); free(mu); free(rs);
     }
     /* with drop path some branch must actually be dropped for the test to mean anything */
@@ -358,6 +372,55 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate,
     ss_vit_acts_free(&a);
     ss_vit_free(&m);
     free(c.x); free(c.Ratt); free(g); free(dl); free(dx);
+}
+
+/* head_pool in the configuration and the checkpoint metadata: k = 1 and a
+ * head required; ssta.head_pool written only when set (files of every
+ * other model keep their bytes) and read back, k derived from head.weight's
+ * width minus the pooled part. */
+static void test_head_pool_cfg(void)
+{
+    ss_vit_cfg cfg = {0};
+    cfg.img_size = 8; cfg.patch = 4; cfg.in_chans = 1; cfg.embed_dim = 6; cfg.depth = 3;
+    cfg.num_heads = 2; cfg.num_classes = 3; cfg.head_pool = 1;
+    ss_vit_cfg_defaults(&cfg);
+    ss_err e;
+    CHECK(ss_vit_cfg_check(&cfg, &e) == 0);
+    cfg.head_blocks = 2;
+    CHECK(ss_vit_cfg_check(&cfg, &e) != 0);
+    cfg.head_blocks = 1; cfg.num_classes = 0;
+    CHECK(ss_vit_cfg_check(&cfg, &e) != 0);
+    cfg.num_classes = 3;
+    CHECK(ss_vit_pool_parse("avg") == 1 && ss_vit_pool_parse("none") == 0 && ss_vit_pool_parse("max") == -1);
+    ss_vit m;
+    CHECK(ss_vit_new(&m, &cfg, &e) == 0);
+    ss_record r;
+    ss_record_init(&r);
+    CHECK(ss_vit_save(&m, &r, "", m.params, &e) == 0 && ss_vit_cfg_to_meta(&cfg, &r, &e) == 0);
+    CHECK(ss_record_meta(&r, SS_META_HEADPOOL) && !strcmp(ss_record_meta(&r, SS_META_HEADPOOL), "avg"));
+    ss_vit_cfg back = {0};
+    CHECK(ss_vit_cfg_from_record(&r, &back, &e) == 0);
+    CHECK(back.head_pool == 1 && back.head_blocks == 1 && back.num_classes == 3);
+    /* without ssta.head_blocks: k from head.weight's 2*D columns minus the pooled D */
+    ss_record r2;
+    ss_record_init(&r2);
+    CHECK(ss_vit_save(&m, &r2, "", m.params, &e) == 0);
+    ss_record_set_meta(&r2, SS_META_HEADPOOL, "avg", &e);
+    ss_record_set_meta(&r2, SS_META_HEADS, "2", &e);
+    ss_record_set_meta(&r2, SS_META_IMG, "8", &e);
+    memset(&back, 0, sizeof back);
+    CHECK_MSG(ss_vit_cfg_from_record(&r2, &back, &e) == 0, "%s", e.msg);
+    CHECK(back.head_pool == 1 && back.head_blocks == 1);
+    ss_record_set_meta(&r2, SS_META_HEADPOOL, "max", &e);
+    CHECK(ss_vit_cfg_from_record(&r2, &back, &e) != 0);
+    ss_record_free(&r2);
+    ss_record_free(&r);
+    ss_vit_free(&m);
+    /* a model without head_pool writes no ssta.head_pool */
+    cfg.head_pool = 0;
+    ss_record_init(&r);
+    CHECK(ss_vit_cfg_to_meta(&cfg, &r, &e) == 0 && !ss_record_meta(&r, SS_META_HEADPOOL));
+    ss_record_free(&r);
 }
 
 /* Drop-path keys: with key 0 the decisions are exactly those keyed by
@@ -458,11 +521,14 @@ int main(void)
     test_attention();
     test_losses();
     test_interp();
-    test_vit(12, 1, 0.0f, 0.0f, 0);   /* native size */
-    test_vit(16, 2, 0.0f, 0.0f, 0);   /* interpolated position embedding, head on 2 blocks */
-    test_vit(12, 1, 0.5f, 0.0f, 0);   /* drop path, keyed masks */
-    test_vit(12, 1, 0.0f, 0.3f, 0);   /* dropout, keyed masks regenerated in backward */
-    test_vit(12, 1, 0.0f, 0.3f, 7);   /* the same with an item key: backward regenerates the keyed masks */
+    test_vit(12, 1, 0, 0.0f, 0.0f, 0);   /* native size */
+    test_vit(16, 2, 0, 0.0f, 0.0f, 0);   /* interpolated position embedding, head on 2 blocks */
+    test_vit(12, 1, 0, 0.5f, 0.0f, 0);   /* drop path, keyed masks */
+    test_vit(12, 1, 0, 0.0f, 0.3f, 0);   /* dropout, keyed masks regenerated in backward */
+    test_vit(12, 1, 0, 0.0f, 0.3f, 7);   /* the same with an item key: backward regenerates the keyed masks */
+    test_vit(12, 1, 1, 0.0f, 0.0f, 0);   /* head on [cls, average-pooled patch tokens] (DINO linear probe) */
+    test_vit(16, 1, 1, 0.5f, 0.0f, 0);   /* the same at an interpolated size, with drop path */
+    test_head_pool_cfg();
     test_drop_keys();
     return check_summary("test_layers_grad");
 }
