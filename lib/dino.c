@@ -451,7 +451,8 @@ int ss_dino_grad(ss_dino *d, float *const *views, int B, double teacher_temp, ss
     memset(&p, 0, sizeof p);
     p.B = B;
     for (int v = 0; v < d->V; v++)
-        p.item[p.nitems++] = (ss_pass_item){.slot = d->sslot[v], .x = views[v], .train = 1, .backward = 1};
+        p.item[p.nitems++] = (ss_pass_item){.slot = d->sslot[v], .x = views[v], .train = 1, .backward = 1,
+                                            .key = (uint32_t)v};   /* drop path per view */
     for (int g = 0; g < 2; g++)
         p.item[p.nitems++] = (ss_pass_item){.slot = d->tslot[g], .params = d->tparams, .x = views[g]};
     p.run = (ss_vit_run){.train = 1, .drop_path = d->cfg.drop_path, .seed = d->cfg.seed, .step = d->step};

@@ -114,6 +114,57 @@ void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
     }
 }
 
+void ss_layernorm_mean_forward(float *out, float *mean, float *rstd, const float *inp,
+                               const float *w, const float *b, int M, int C, float eps)
+{
+    for (int c = 0; c < C; c++) out[c] = 0.0f;
+    for (int m = 0; m < M; m++) {
+        const float *x = inp + (size_t)m * C;
+        float mu = 0.0f;   /* the statistics exactly as ss_layernorm_forward */
+        for (int c = 0; c < C; c++) mu += x[c];
+        mu /= C;
+        float var = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - mu;
+            var += d * d;
+        }
+        var /= C;
+        float rs = 1.0f / sqrtf(var + eps);
+        for (int c = 0; c < C; c++) out[c] += (x[c] - mu) * rs;
+        if (mean) mean[m] = mu;
+        if (rstd) rstd[m] = rs;
+    }
+    float inv = 1.0f / (float)M;
+    for (int c = 0; c < C; c++) out[c] = out[c] * inv * w[c] + b[c];
+}
+
+void ss_layernorm_mean_backward(float *dinp, float *dw, float *db, const float *dout,
+                                const float *inp, const float *w, const float *mean,
+                                const float *rstd, int M, int C)
+{
+    float inv = 1.0f / (float)M;
+    for (int m = 0; m < M; m++) {
+        const float *x = inp + (size_t)m * C;
+        float *dx = dinp + (size_t)m * C;
+        float mu = mean[m], rs = rstd[m];
+        float g_mean = 0.0f, gx_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float xh = (x[c] - mu) * rs, g = dout[c] * inv * w[c];
+            g_mean += g;
+            gx_mean += g * xh;
+        }
+        g_mean /= C;
+        gx_mean /= C;
+        for (int c = 0; c < C; c++) {
+            float xh = (x[c] - mu) * rs, dy = dout[c] * inv, g = dy * w[c];
+            if (dw) dw[c] += dy * xh;
+            dx[c] += rs * (g - g_mean - xh * gx_mean);
+        }
+    }
+    if (db)
+        for (int c = 0; c < C; c++) db[c] += dout[c];
+}
+
 #define SS_SQRT1_2 0.70710678118654752440f
 #define SS_INV_SQRT_2PI 0.39894228040143267794f
 

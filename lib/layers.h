@@ -49,6 +49,19 @@ void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                            const float *inp, const float *w, const float *mean,
                            const float *rstd, int M, int C);
+/* The mean of a LayerNorm over M rows (DINO's average-pooled patch tokens:
+ * the final norm of every patch token, then their mean):
+ *   out (C) = (1/M) sum_m LN(x_m) = w * (1/M) sum_m (x_m - mean_m)*rstd_m + b,
+ * with mean_m, rstd_m as ss_layernorm_forward computes them, saved in
+ * mean, rstd (M) unless NULL. M >= 1. Naive twin: ss_layernorm_forward of
+ * the M rows, then their mean (tests). */
+void ss_layernorm_mean_forward(float *out, float *mean, float *rstd, const float *inp,
+                               const float *w, const float *b, int M, int C, float eps);
+/* Its backward: every row gets dout/M, then the LayerNorm backward above:
+ *   dinp (M,C) += ; dw += sum_m (dout/M)*xh_m ; db += dout. dw/db may be NULL. */
+void ss_layernorm_mean_backward(float *dinp, float *dw, float *db, const float *dout,
+                                const float *inp, const float *w, const float *mean,
+                                const float *rstd, int M, int C);
 
 /* Exact GELU: y = x * Phi(x) = 0.5 x (1 + erf(x/sqrt2)), erf evaluated to
  * 1.5e-7 absolute (layers.c), i.e. within float rounding of y for |x| < 4. */

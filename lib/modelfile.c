@@ -41,7 +41,7 @@ static int load_probe(ss_modelfile *f, const ss_record *pr, const char *probe, s
         free(buf);
         return 0;
     }
-    int64_t sw[2] = {m->cfg.num_classes, (int64_t)m->cfg.head_blocks * m->cfg.embed_dim}, sb[1] = {m->cfg.num_classes};
+    int64_t sw[2] = {m->cfg.num_classes, (int64_t)ss_vit_head_in(&m->cfg)}, sb[1] = {m->cfg.num_classes};
     if (ss_record_get_f32(pr, "head.weight", 2, sw, m->w.head_w, e) ||
         ss_record_get_f32(pr, "head.bias", 1, sb, m->w.head_b, e))
         return ss_prefix(e, "%s", probe);
@@ -68,13 +68,22 @@ int ss_modelfile_open(ss_modelfile *f, const char *path, const char *probe, cons
             ss_fail(e, "%s: no head.weight [classes, k*D]: not a linear probe", probe);
             goto fail;
         }
-        if (hw->shape[1] % c.embed_dim || hw->shape[1] / c.embed_dim > c.depth) {
-            ss_fail(e, "%s: head.weight has %lld inputs, not a multiple k <= %d of the backbone's width %d", probe,
-                    (long long)hw->shape[1], c.depth, c.embed_dim);
+        /* a pooled head (ssta.head_pool avg) reads D more inputs than its blocks' class tokens */
+        const char *hp = ss_record_meta(&pr, SS_META_HEADPOOL);
+        int pool = hp ? ss_vit_pool_parse(hp) : 0;
+        if (pool < 0) {
+            ss_fail(e, "%s: metadata %s: bad value '%s' (avg or none)", probe, SS_META_HEADPOOL, hp);
+            goto fail;
+        }
+        if (hw->shape[1] % c.embed_dim || hw->shape[1] / c.embed_dim - pool > c.depth ||
+            hw->shape[1] / c.embed_dim - pool < 1) {
+            ss_fail(e, "%s: head.weight has %lld inputs, not a multiple k%s <= %d of the backbone's width %d", probe,
+                    (long long)hw->shape[1], pool ? " + 1 (pooled patch tokens)" : "", c.depth + pool, c.embed_dim);
             goto fail;
         }
         c.num_classes = (int)hw->shape[0];
-        c.head_blocks = (int)(hw->shape[1] / c.embed_dim);
+        c.head_pool = pool;
+        c.head_blocks = (int)(hw->shape[1] / c.embed_dim) - pool;
         const char *kb = ss_record_meta(&pr, SS_META_HEADBLK);
         if (kb && atoi(kb) != c.head_blocks) {
             ss_fail(e, "%s: ssta.head_blocks %s, but head.weight has %d blocks' inputs", probe, kb, c.head_blocks);

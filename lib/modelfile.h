@@ -4,8 +4,9 @@
  * plain timm file), optionally with a separate linear probe: the SSL teacher
  * is a frozen backbone (no head) plus a head trained on its features
  * (distill-step --freeze-backbone). The probe file holds head.weight
- * [K, k*D] and head.bias [K] (k = ssta.head_blocks, else
- * head.weight's columns / D); if it also holds backbone tensors (as
+ * [K, (k+p)*D] and head.bias [K] (p = 1 with ssta.head_pool avg: the head
+ * also reads the pooled patch tokens; k = ssta.head_blocks, else
+ * head.weight's columns / D - p); if it also holds backbone tensors (as
  * distill-step's probe checkpoints do) they must equal the backbone's
  * bit for bit, so a probe trained on another backbone is refused.
  *

@@ -23,7 +23,7 @@ enum ss_rng_domain {
     SS_RNG_INIT = 1,     /* (seed, INIT, parameter index)             */
     SS_RNG_ORDER = 2,    /* (seed, ORDER, epoch)                       */
     SS_RNG_AUG = 3,      /* (seed, AUG, epoch, sample index)           */
-    SS_RNG_DROP = 4,     /* (seed, DROP, step, sample, block)          */
+    SS_RNG_DROP = 4,     /* (seed, DROP, step, sample, site | key<<32) */
     SS_RNG_SPLIT = 5,    /* (seed, SPLIT, ...) subsets and held-out    */
     SS_RNG_MIX = 6,      /* (seed, MIX, epoch, batch) mixup/cutmix     */
     SS_RNG_CORRUPT = 7,  /* (seed, CORRUPT, corruption, severity, i)   */

@@ -201,6 +201,7 @@ static int pass_worker(void *arg, int w, int lo, int hi, ss_err *e)
         ss_vit_run run = p->run;
         run.sample0 = lo;
         run.train = it->train;
+        run.key = it->key;
         size_t in1 = (size_t)m->cfg.in_chans * s->hin * s->win;
         ss_vit_acts *a = &s->acts[w];
         ss_vit_forward(m, it->params ? it->params : m->params, a, it->x + (size_t)lo * in1, n, &run);

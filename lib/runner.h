@@ -41,6 +41,7 @@
 #define SS_RUNNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "vit.h"
@@ -85,6 +86,12 @@ typedef struct ss_pass_item {
     int train;            /* training-mode forward (drop path, dropout of pass.run) */
     int backward;         /* 1: backward into the slot's parameter set */
     int head_only;        /* backward reaches head.* only (frozen backbone) */
+    uint32_t key;         /* this forward's random key (ss_vit_run.key): items
+                             that see different views of the same samples in
+                             one pass take different keys so their drop path
+                             and dropout differ (DINO: the view index); 0, the
+                             default, gives every single-view user the masks
+                             it always had */
 } ss_pass_item;
 
 /* What the objective sees on one worker. */
@@ -107,7 +114,7 @@ typedef struct ss_pass {
     int nitems;
     ss_pass_item item[SS_PASS_MAX];
     ss_vit_run run;       /* drop settings, seed, step of training items;
-                             sample0 is set per worker */
+                             sample0 is set per worker, key per item */
     ss_objective obj;     /* NULL: forwards only */
     void *obj_ctx;
     int nstats;           /* <= SS_STATS_MAX */

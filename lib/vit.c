@@ -69,8 +69,22 @@ int ss_vit_cfg_check(const ss_vit_cfg *c, ss_err *e)
         return ss_fail(e, "num_classes %d out of range", c->num_classes);
     if (c->head_blocks < 1 || c->head_blocks > c->depth)
         return ss_fail(e, "head_blocks %d must be in 1..depth (%d)", c->head_blocks, c->depth);
+    if (c->head_pool < 0 || c->head_pool > 1) return ss_fail(e, "head_pool %d is not 0 or 1", c->head_pool);
+    if (c->head_pool && c->head_blocks != 1)
+        return ss_fail(e, "a head on pooled patch tokens reads one block's class token, not %d (as DINO's "
+                          "eval_linear, whose avgpool works with 1 block only)", c->head_blocks);
+    if (c->head_pool && c->num_classes < 1) return ss_fail(e, "head_pool without a classification head");
     if (!(c->ln_eps > 0)) return ss_fail(e, "LayerNorm eps must be > 0");
     return 0;
+}
+
+int ss_vit_head_in(const ss_vit_cfg *c) { return (c->head_blocks + c->head_pool) * c->embed_dim; }
+
+int ss_vit_pool_parse(const char *s)
+{
+    if (!strcmp(s, "avg")) return 1;
+    if (!strcmp(s, "none")) return 0;
+    return -1;
 }
 
 static int meta_int(const ss_record *r, const char *key, int *out, ss_err *e)
@@ -124,6 +138,14 @@ int ss_vit_cfg_from_record(const ss_record *r, ss_vit_cfg *c, ss_err *e)
     if (meta_int(r, SS_META_DEPTH, &v, e) < 0) return -1; else if (ss_record_meta(r, SS_META_DEPTH)) c->depth = v;
     if (meta_int(r, SS_META_CLASSES, &v, e) < 0) return -1; else if (ss_record_meta(r, SS_META_CLASSES)) c->num_classes = v;
     if (meta_int(r, SS_META_HEADBLK, &v, e) < 0) return -1; else if (ss_record_meta(r, SS_META_HEADBLK)) c->head_blocks = v;
+    /* the head input's width is (k + pool) * D: with a pooled head, k is one less */
+    const char *hp = ss_record_meta(r, SS_META_HEADPOOL);
+    c->head_pool = 0;
+    if (hp) {
+        if ((c->head_pool = ss_vit_pool_parse(hp)) < 0)
+            return ss_fail(e, "metadata %s: bad value '%s' (avg or none)", SS_META_HEADPOOL, hp);
+        if (c->head_pool && !ss_record_meta(r, SS_META_HEADBLK) && c->head_blocks > 1) c->head_blocks--;
+    }
     const char *mr = ss_record_meta(r, SS_META_MLP);
     if (mr) {
         char *end;
@@ -149,6 +171,7 @@ int ss_vit_cfg_to_meta(const ss_vit_cfg *c, ss_record *r, ss_err *e)
         ss_record_set_metaf(r, e, SS_META_CLASSES, "%d", c->num_classes) ||
         ss_record_set_metaf(r, e, SS_META_HEADBLK, "%d", c->head_blocks))
         return -1;
+    if (c->head_pool && ss_record_set_meta(r, SS_META_HEADPOOL, "avg", e)) return -1;
     return 0;
 }
 
@@ -212,7 +235,7 @@ int ss_vit_new(ss_vit *m, const ss_vit_cfg *cfg, ss_err *e)
         goto fail;
     m->nbackbone = off;
     if (c.num_classes > 0)
-        if (add_t(m, cap, "head.weight", 2, c.num_classes, (int64_t)c.head_blocks * D, 0, 0, 0, 0, &off, e) ||
+        if (add_t(m, cap, "head.weight", 2, c.num_classes, (int64_t)ss_vit_head_in(&c), 0, 0, 0, 0, &off, e) ||
             add_t(m, cap, "head.bias", 1, c.num_classes, 0, 0, 0, 1, 0, &off, e))
             goto fail;
     m->nparams = off;
@@ -384,6 +407,7 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
     const ss_vit_cfg *c = &m->cfg;
     int P = c->patch, C = c->embed_dim, L = c->depth, NH = c->num_heads, H = m->H;
     int k = c->head_blocks, K = c->num_classes > 0 ? c->num_classes : 1;
+    size_t F = (size_t)ss_vit_head_in(c);
     if (Bmax < 1 || hin < P || win < P)
         return ss_fail(e, "input %dx%d too small for patch %d", hin, win, P);
     a->Bmax = Bmax; a->hin = hin; a->win = win; a->grads = grads;
@@ -398,9 +422,10 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
     size_t per_blk = BNC * 4 + BN * 4 + B * N * 3 * C + BNH * 2;  /* ln1 atty x1 ln2, stats, qkv, fc1 gel */
     size_t total = B * T * ((size_t)c->in_chans * P * P) + N * C + (a->gh != m->G || a->gw != m->G ? T * G2 : 0)
                    + BNC + per_blk * sep + att * L + BNC * L /* x2 */ + BNC /* tmp */
-                   + 2 * (size_t)k * B * C + 2 * (size_t)k * B + B * k * C + B * K + B * L * 2;
+                   + 2 * (size_t)k * B * C + 2 * (size_t)k * B + B * F + B * K + B * L * 2
+                   + (c->head_pool ? B * C + 2 * BN : 0);
     if (grads)
-        total += BNC * 3 + B * N * 3 * C + BNH + N * N + B * k * C + B * C + N * C
+        total += BNC * 3 + B * N * 3 * C + BNH + N * N + B * F + B * C + N * C
                  + B * T * ((size_t)c->in_chans * P * P);
     size_t bytes;
     if (ss_mul_size(total, sizeof(float), &bytes)) return ss_fail(e, "activation size overflow");
@@ -442,13 +467,18 @@ int ss_vit_acts_new(ss_vit_acts *a, const ss_vit *m, int Bmax, int hin, int win,
     a->tmp = TAKE(BNC);
     a->fin = TAKE((size_t)k * B * C); a->fout = TAKE((size_t)k * B * C);
     a->fmean = TAKE((size_t)k * B); a->frstd = TAKE((size_t)k * B);
-    a->feat = TAKE(B * k * C);
+    a->feat = TAKE(B * F);
+    if (c->head_pool) {
+        a->pool = TAKE(B * C);
+        a->pmean = TAKE(BN);
+        a->prstd = TAKE(BN);
+    }
     a->logits = TAKE(B * K);
     a->dp = TAKE(B * L * 2);
     if (grads) {
         a->dres = TAKE(BNC); a->dln = TAKE(BNC); a->dC = TAKE(BNC);
         a->dqkv = TAKE(B * N * 3 * C); a->dH = TAKE(BNH); a->dattn_scr = TAKE(N * N);
-        a->dfeat = TAKE(B * k * C); a->dfin = TAKE(B * C); a->dpos = TAKE(N * C);
+        a->dfeat = TAKE(B * F); a->dfin = TAKE(B * C); a->dpos = TAKE(N * C);
         a->dcols = TAKE(B * T * ((size_t)c->in_chans * P * P));
     }
 #undef TAKE
@@ -472,7 +502,8 @@ static void dropout(float *x, int B, size_t R, const ss_vit_run *run, uint64_t s
 {
     float rate = run->drop_rate, keep = 1.0f / (1.0f - rate);
     for (int b = 0; b < B; b++) {
-        ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b), 1000 + site);
+        ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b),
+                              (1000 + site) | (uint64_t)run->key << 32);
         float *xb = x + (size_t)b * R;
         for (size_t i = 0; i < R; i++) xb[i] = ss_rng_uniform(&g) < rate ? 0.0f : xb[i] * keep;
     }
@@ -528,11 +559,29 @@ static void forward_blocks(const ss_vit *m, const float *params, ss_vit_acts *a,
         for (int b = 0; b < B; b++) memcpy(fin + (size_t)b * C, xo + b * NC, (size_t)C * sizeof(float));
         ss_layernorm_forward(fout, a->fmean + (size_t)j * B, a->frstd + (size_t)j * B, fin,
                              IN(params, m->w.norm_w), IN(params, m->w.norm_b), B, C, c->ln_eps);
-        for (int b = 0; b < B; b++)
-            memcpy(a->feat + ((size_t)b * k + j) * C, fout + (size_t)b * C, (size_t)C * sizeof(float));
+        if (!c->head_pool)
+            for (int b = 0; b < B; b++)
+                memcpy(a->feat + ((size_t)b * k + j) * C, fout + (size_t)b * C, (size_t)C * sizeof(float));
+    }
+    if (c->head_pool) {
+        /* k = 1: DINO's eval_linear --avgpool_patchtokens stacks [cls, mean of
+         * the normed patch tokens] on a last axis and flattens: cls_d at 2d,
+         * avg_d at 2d+1 */
+        const float *xo = a->x2[L - 1];
+        for (int b = 0; b < B; b++) {
+            float *pl = a->pool + (size_t)b * C, *f = a->feat + (size_t)b * 2 * C;
+            const float *cl = a->fout + (size_t)b * C;
+            ss_layernorm_mean_forward(pl, a->pmean + (size_t)b * (N - 1), a->prstd + (size_t)b * (N - 1),
+                                      xo + b * NC + C, IN(params, m->w.norm_w), IN(params, m->w.norm_b), N - 1, C,
+                                      c->ln_eps);
+            for (int d = 0; d < C; d++) {
+                f[2 * d] = cl[d];
+                f[2 * d + 1] = pl[d];
+            }
+        }
     }
     if (K > 0)
-        ss_linear_forward(a->logits, a->feat, IN(params, m->w.head_w), IN(params, m->w.head_b), B, k * C, K);
+        ss_linear_forward(a->logits, a->feat, IN(params, m->w.head_w), IN(params, m->w.head_b), B, ss_vit_head_in(c), K);
 }
 
 void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const float *x, int B,
@@ -589,13 +638,14 @@ void ss_vit_forward(const ss_vit *m, const float *params, ss_vit_acts *a, const 
                 float s = 1.0f;
                 float rate = dp_on && L > 1 ? run->drop_path * (float)l / (float)(L - 1) : 0.0f;
                 if (rate > 0.0f) {
-                    ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step,
-                                          (uint64_t)(run->sample0 + b), (uint64_t)(2 * l + r));
+                    ss_rng g = ss_rng_key(run->seed, SS_RNG_DROP, run->step, (uint64_t)(run->sample0 + b),
+                                          (uint64_t)(2 * l + r) | (uint64_t)run->key << 32);
                     s = ss_rng_uniform(&g) < rate ? 0.0f : 1.0f / (1.0f - rate);
                 }
                 a->dp[((size_t)b * L + l) * 2 + r] = s;
             }
     a->B = B;
+    a->params = params;
     forward_blocks(m, params, a, 0, L, B);
 }
 
@@ -607,6 +657,7 @@ int ss_vit_forward_from(const ss_vit *m, const float *params, ss_vit_acts *a, in
     if (a->grads) return ss_fail(e, "forward_from: activations with gradients are not supported");
     if (l0 < 0 || l1 > m->cfg.depth || l0 >= l1) return ss_fail(e, "forward_from: blocks [%d,%d) out of range", l0, l1);
     a->run.head_off = head_off;
+    a->params = params;
     forward_blocks(m, params, a, l0, l1, a->B);
     return 0;
 }
@@ -642,8 +693,17 @@ void ss_vit_get_attn(const ss_vit *m, const ss_vit_acts *a, int l, int h, int n,
 void ss_vit_get_features(const ss_vit *m, const ss_vit_acts *a, int n, float *out)
 {
     int C = m->cfg.embed_dim, k = m->cfg.head_blocks;
-    for (int b = 0; b < n; b++)   /* the last block's normed class token is the last slice */
-        memcpy(out + (size_t)b * C, a->feat + ((size_t)b * k + k - 1) * C, sizeof(float) * C);
+    const float *fo = a->fout + (size_t)(k - 1) * a->B * C;   /* the last block's normed class tokens */
+    for (int b = 0; b < n; b++) memcpy(out + (size_t)b * C, fo + (size_t)b * C, sizeof(float) * C);
+}
+
+void ss_vit_get_pooled(const ss_vit *m, const ss_vit_acts *a, int n, float *out)
+{
+    int C = m->cfg.embed_dim, L = m->cfg.depth, N = a->N;
+    const float *params = a->params;
+    for (int b = 0; b < n; b++)
+        ss_layernorm_mean_forward(out + (size_t)b * C, NULL, NULL, a->x2[L - 1] + ((size_t)b * N + 1) * C,
+                                  IN(params, m->w.norm_w), IN(params, m->w.norm_b), N - 1, C, m->cfg.ln_eps);
 }
 
 void ss_vit_get_block_cls(const ss_vit *m, const ss_vit_acts *a, int n, float *out)
@@ -678,17 +738,17 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
 {
     const ss_vit_cfg *c = &m->cfg;
     int C = c->embed_dim, L = c->depth, NH = c->num_heads, H = m->H;
-    int N = a->N, k = c->head_blocks, K = c->num_classes;
+    int N = a->N, k = c->head_blocks, K = c->num_classes, F = ss_vit_head_in(c);
     size_t NC = (size_t)N * C;
     const uint8_t *off = a->run.head_off ? a->run.head_off : m->head_off;
 
-    memset(a->dfeat, 0, (size_t)B * k * C * sizeof(float));
+    memset(a->dfeat, 0, (size_t)B * F * sizeof(float));
     if (K > 0)
         ss_linear_backward(head_only ? NULL : a->dfeat, IN(grads, m->w.head_w), IN(grads, m->w.head_b), dlogits,
-                           a->feat, IN(params, m->w.head_w), B, k * C, K);
+                           a->feat, IN(params, m->w.head_w), B, F, K);
     if (head_only) return;
     if (a->dfeat_ext)
-        for (size_t i = 0; i < (size_t)B * k * C; i++) a->dfeat[i] += a->dfeat_ext[i];
+        for (size_t i = 0; i < (size_t)B * F; i++) a->dfeat[i] += a->dfeat_ext[i];
 
     int do_on = a->run.drop_rate > 0.0f;
     memset(a->dres, 0, (size_t)B * NC * sizeof(float));
@@ -700,8 +760,23 @@ void ss_vit_backward(const ss_vit *m, const float *params, float *grads, ss_vit_
         int j = l - (L - k);
         if (j >= 0) {
             float *dfo = a->dln;  /* (B,C) gather of dfeat */
-            for (int b = 0; b < B; b++)
-                memcpy(dfo + (size_t)b * C, a->dfeat + ((size_t)b * k + j) * C, (size_t)C * sizeof(float));
+            if (c->head_pool) {   /* k = 1, interleaved: cls_d at 2d, avg_d at 2d+1 */
+                float *dpl = a->dln + (size_t)B * C;   /* (B,C), N >= 2 so dln holds both */
+                for (int b = 0; b < B; b++)
+                    for (int d = 0; d < C; d++) {
+                        dfo[(size_t)b * C + d] = a->dfeat[(size_t)b * F + 2 * d];
+                        dpl[(size_t)b * C + d] = a->dfeat[(size_t)b * F + 2 * d + 1];
+                    }
+                /* the pooled part: dout/(N-1) into every patch token through the final norm */
+                for (int b = 0; b < B; b++)
+                    ss_layernorm_mean_backward(a->dres + b * NC + C, IN(grads, m->w.norm_w), IN(grads, m->w.norm_b),
+                                               dpl + (size_t)b * C, a->x2[l] + b * NC + C, IN(params, m->w.norm_w),
+                                               a->pmean + (size_t)b * (N - 1), a->prstd + (size_t)b * (N - 1), N - 1,
+                                               C);
+            } else {
+                for (int b = 0; b < B; b++)
+                    memcpy(dfo + (size_t)b * C, a->dfeat + ((size_t)b * k + j) * C, (size_t)C * sizeof(float));
+            }
             memset(a->dfin, 0, (size_t)B * C * sizeof(float));
             ss_layernorm_backward(a->dfin, IN(grads, m->w.norm_w), IN(grads, m->w.norm_b), dfo,
                                   a->fin + (size_t)j * B * C, IN(params, m->w.norm_w),

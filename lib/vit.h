@@ -6,7 +6,10 @@
  * (x += Attn(LN1 x); x += MLP(LN2 x); LayerNorm eps 1e-6; qkv bias;
  * scale hd^-0.5; exact-erf GELU), final LayerNorm, linear head on the class
  * token. With head_blocks = k > 1 the head reads the concatenation of the
- * final-norm class tokens of the last k blocks (DINO linear evaluation).
+ * final-norm class tokens of the last k blocks (DINO linear evaluation);
+ * with head_pool (k = 1) it reads the final-norm class token and the mean
+ * of the final-norm patch tokens, interleaved as DINO's eval_linear
+ * --avgpool_patchtokens lays them out (cls_0, avg_0, cls_1, avg_1, ...).
  *
  * Not here: the threaded training step and checkpoints with optimizer state
  * (train.h), losses (loss.h), the optimizer (optim.h).
@@ -38,6 +41,8 @@ typedef struct ss_vit_cfg {
     float mlp_ratio;  /* H = (int)(C * mlp_ratio) */
     int num_classes;  /* 0: no head (backbone only, as DINO files) */
     int head_blocks;  /* k >= 1: head on the last k class tokens (1 = timm) */
+    int head_pool;    /* 1: the head also reads the average-pooled patch tokens
+                         (needs k = 1 and a head; linear probing); 0: timm */
     float ln_eps;     /* 1e-6 */
 } ss_vit_cfg;
 
@@ -51,6 +56,7 @@ typedef struct ss_vit_cfg {
 #define SS_META_MLP "ssta.mlp_ratio"
 #define SS_META_CLASSES "ssta.num_classes"
 #define SS_META_HEADBLK "ssta.head_blocks"
+#define SS_META_HEADPOOL "ssta.head_pool"   /* "avg"; written only when head_pool */
 
 /* Fills c with a named preset: fmnist-student (28x28x1, P4, C96, L6, NH3, 10
  * classes), fmnist-teacher (C192, NH6), deit-tiny, deit-small, deit-base
@@ -60,6 +66,11 @@ const char *ss_vit_preset_names(void);
 /* Defaults for the fields a preset does not fix (mlp 4, eps 1e-6, k 1). */
 void ss_vit_cfg_defaults(ss_vit_cfg *c);
 int ss_vit_cfg_check(const ss_vit_cfg *c, ss_err *e);
+/* Width F of the head input: (head_blocks + head_pool) * embed_dim. */
+int ss_vit_head_in(const ss_vit_cfg *c);
+/* A pooling name: "avg" -> 1, "none" -> 0 (SS_META_HEADPOOL's values, the
+ * tools' pooling options); -1 for anything else. */
+int ss_vit_pool_parse(const char *s);
 
 /* Reads the architecture from a record: ssta.* metadata where present, the
  * rest inferred from tensor shapes (embed_dim, depth, patch, in_chans,
@@ -130,13 +141,16 @@ int ss_vit_save(const ss_vit *m, ss_record *r, const char *prefix, const float *
 /* How a forward pass runs. Drop path (per-block rate linspace(0, drop_path,
  * depth)) is active when train && drop_path > 0; the keep/drop decision of
  * sample s (global position in the batch: sample0 + local index) in block l,
- * branch r is keyed by (seed, SS_RNG_DROP, step, s, 2l+r), so it does not
- * depend on how the batch is split over workers. */
+ * branch r is keyed by (seed, SS_RNG_DROP, step, s, (2l+r) | key<<32), so it
+ * does not depend on how the batch is split over workers; key (0 unless a
+ * caller sets it) tells apart several forwards of the same samples in one
+ * step, e.g. DINO's views. Dropout masks carry the key the same way. */
 typedef struct ss_vit_run {
     int train;
     float drop_path;
     uint64_t seed, step;
     int sample0;
+    uint32_t key;      /* see above; 0 = the keys every single-view run uses */
     float drop_rate;   /* dropout (timm drop_rate): after the position embedding,
                           after attn.proj, after the GELU and after fc2 */
     const uint8_t *head_off; /* depth*NH mask of heads switched off for this
@@ -159,15 +173,19 @@ typedef struct ss_vit_acts {
     float **ln2, **ln2_mean, **ln2_rstd, **fc1, **gel, **x2;   /* per block */
     float *tmp;                    /* (B,N,C) */
     float *fin, *fout, *fmean, *frstd;  /* (k,B,C) (k,B,C) (k,B) (k,B) final norm of cls */
-    float *feat;                   /* (B, k*C) head input */
+    float *pool, *pmean, *prstd;   /* head_pool only: (B,C) pooled patch tokens, (B,N-1)
+                                      (B,N-1) their final-norm statistics */
+    float *feat;                   /* (B,F) head input, F = ss_vit_head_in */
     float *logits;                 /* (B, classes) */
     float *dp;                     /* (B, L, 2) drop path scales */
     ss_vit_run run;                /* how the last forward ran (backward needs it) */
+    const float *params;           /* the parameters of the last forward (readers that
+                                      recompute from tokens: ss_vit_get_pooled) */
     /* backward scratch */
     float *dres, *dln, *dC, *dqkv, *dH, *dattn_scr, *dfeat, *dfin, *dpos;
     float **datt;   /* per block: an objective's (B,NH,N,N) gradient on att, or NULL */
     float **dx2;    /* per block: an objective's (B,N,C) gradient on the block output, or NULL */
-    float *dfeat_ext; /* an objective's (B,k*C) gradient on the head input, or NULL */
+    float *dfeat_ext; /* an objective's (B,F) gradient on the head input, or NULL */
     float *dinput;  /* caller may point at a (B,CI,hin,win) buffer: backward adds d/dx */
     float *dcols;   /* scratch for dinput */
 } ss_vit_acts;
@@ -206,16 +224,23 @@ const float *ss_vit_attn_map(const ss_vit *m, const ss_vit_acts *a, int l, int h
 void ss_vit_get_attn(const ss_vit *m, const ss_vit_acts *a, int l, int h, int n, float *out);
 /* (n,C): the last block's class token after the final norm (DINO features). */
 void ss_vit_get_features(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
+/* (n,C): the mean of the last block's patch tokens (1..N-1), each after the
+ * final norm (DINO's avgpool_patchtokens), computed from the last forward's
+ * tokens with the parameters it ran with (ss_layernorm_mean_forward: the
+ * same values as the pooled part of a head_pool head input). */
+void ss_vit_get_pooled(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
 /* (n,L,C): the class token after each block, before the final norm. */
 void ss_vit_get_block_cls(const ss_vit *m, const ss_vit_acts *a, int n, float *out);
 const float *ss_vit_tokens(const ss_vit_acts *a, int l);   /* (B,N,C) output of block l */
 const float *ss_vit_logits(const ss_vit_acts *a);          /* (B,classes) */
-const float *ss_vit_head_input(const ss_vit_acts *a);      /* (B,k*C) */
+const float *ss_vit_head_input(const ss_vit_acts *a);      /* (B,F), F = ss_vit_head_in */
 
 /* Gradients an objective attaches before ss_vit_backward (the buffers stay
  * the caller's; backward adds them in): on the attention probabilities of
  * block l (B,NH,N,N), on block l's output tokens (B,N,C), on the head input
- * (B,k*C). ss_vit_grad_clear detaches all. */
+ * (B,F). ss_vit_grad_clear detaches all. With head_pool the backward takes
+ * the pooled part's gradient through the final norm into every patch token
+ * of the last block (and norm.*), unless head_only. */
 void ss_vit_grad_attn(ss_vit_acts *a, int l, float *datt);
 void ss_vit_grad_tokens(ss_vit_acts *a, int l, float *dx);
 void ss_vit_grad_head_input(ss_vit_acts *a, float *dfeat);

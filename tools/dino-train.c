@@ -46,7 +46,7 @@ static void usage(void)
         "Restarted with the same command, it resumes from STATE and ends with the\n"
         "same bytes as an uninterrupted run. A TSV table goes to stdout: epoch, lr,\n"
         "wd, momentum, teacher_temp, loss, t_entropy, t_kl_uniform, t_mean_entropy,\n"
-        "knn_top1, img_s, seconds.\n"
+        "knn_top1, knn_pool_top1, img_s, seconds.\n"
         "\n"
         "Data and views:\n"
         "  --train SPEC         training images (labels are ignored)\n"
@@ -54,7 +54,8 @@ static void usage(void)
         "                       dino,global-scale=0.5:1,local-scale=0.2:0.5,blur=0\n"
         "  --global N           global view side [the model's img_size]\n"
         "  --local N [16]       local view side   --local-crops N [2]\n"
-        "k-NN monitor (teacher class token, cosine, DINO's weighted vote):\n"
+        "k-NN monitor (teacher class token, and the mean of its patch tokens; cosine,\n"
+        "DINO's weighted vote):\n"
         "  --val SPEC           queries, evaluated before training and after each epoch\n"
         "  --knn-train SPEC     memory [--train]  --knn-k N [20]  --knn-t X [0.07]\n"
         "Model:\n"
@@ -197,8 +198,8 @@ static void build_cfg(const opts *o, ss_vit_cfg *c)
     if (o->mlp_ratio > 0) c->mlp_ratio = o->mlp_ratio;
     c->num_classes = 0;
     c->head_blocks = 1;
+    if (!c->in_chans) c->in_chans = 1;   /* before the defaults, which would make it 3 */
     ss_vit_cfg_defaults(c);
-    if (!c->in_chans) c->in_chans = 1;
     if (!c->img_size || !c->patch || !c->embed_dim || !c->depth || !c->num_heads)
         tool_usage_error("the architecture is incomplete: give --preset or --img/--patch/--dim/--depth/--heads");
     if (ss_vit_cfg_check(c, &e)) tool_usage_error("%s", e.msg);
@@ -226,22 +227,25 @@ static void fill_dino_cfg(const opts *o, const ss_vit_cfg *c, ss_dino_cfg *dc)
 
 typedef struct feat_ctx {
     const ss_vit *m;
-    float *dst;   /* rows of this batch */
+    float *dst, *pool;   /* rows of this batch */
 } feat_ctx;
 
 static int feat_objective(void *arg, ss_objio *io, ss_err *e)
 {
     (void)e;
     feat_ctx *c = arg;
-    ss_vit_get_features(c->m, io->acts[0], io->n, c->dst + (size_t)io->lo * c->m->cfg.embed_dim);
+    size_t off = (size_t)io->lo * c->m->cfg.embed_dim;
+    ss_vit_get_features(c->m, io->acts[0], io->n, c->dst + off);
+    ss_vit_get_pooled(c->m, io->acts[0], io->n, c->pool + off);
     return 0;
 }
 
-/* Class tokens (after the final norm) of params on every sample of the
- * loader's epoch 0 (dataset order), L2-normalised, into out (n,C); labels
- * into y. */
+/* From one forward of params on every sample of the loader's epoch 0
+ * (dataset order): the class tokens (after the final norm) into out (n,C)
+ * and the mean of the final-normed patch tokens into pool (n,C), both
+ * L2-normalised; labels into y. */
 static int features(ss_runner *r, int slot, const ss_vit *m, const float *params, ss_loader *l, size_t n,
-                    float *out, int32_t *y, ss_err *e)
+                    float *out, float *pool, int32_t *y, ss_err *e)
 {
     if (ss_loader_start_epoch(l, 0, e)) return -1;
     size_t off = 0;
@@ -250,7 +254,7 @@ static int features(ss_runner *r, int slot, const ss_vit *m, const float *params
     int C = m->cfg.embed_dim;
     while ((rc = ss_loader_next(l, &b, e)) == 1) {
         if (off + (size_t)b.n > n) return ss_fail(e, "internal error: more samples than the data set holds");
-        feat_ctx fc = {m, out + off * C};
+        feat_ctx fc = {m, out + off * C, pool + off * C};
         ss_pass p;
         memset(&p, 0, sizeof p);
         p.B = b.n;
@@ -265,29 +269,36 @@ static int features(ss_runner *r, int slot, const ss_vit *m, const float *params
     if (rc < 0) return -1;
     if (off != n) return ss_fail(e, "internal error: %zu of %zu samples", off, n);
     ss_l2_normalize_rows(out, n, C);
+    ss_l2_normalize_rows(pool, n, C);
     return 0;
 }
 
 typedef struct knn_eval {
     ss_dataset *dm, *dq;      /* memory, queries */
     ss_loader *lm, *lq;
-    float *fm, *fq;
+    float *fm, *fq;           /* class tokens */
+    float *pm, *pq;           /* pooled patch tokens */
     int32_t *ym, *yq;
     int slot, nclasses;
 } knn_eval;
 
-static double knn_top1(const opts *o, knn_eval *k, ss_runner *r, const ss_vit *m, const float *params)
+/* k-NN top-1 of the class token (acc[0]) and of the pooled patch tokens
+ * (acc[1]), from the same forward passes. */
+static void knn_top1(const opts *o, knn_eval *k, ss_runner *r, const ss_vit *m, const float *params,
+                     double acc[2])
 {
     ss_err e;
     size_t nm = ss_dataset_len(k->dm), nq = ss_dataset_len(k->dq);
-    if (features(r, k->slot, m, params, k->lm, nm, k->fm, k->ym, &e) ||
-        features(r, k->slot, m, params, k->lq, nq, k->fq, k->yq, &e))
+    if (features(r, k->slot, m, params, k->lm, nm, k->fm, k->pm, k->ym, &e) ||
+        features(r, k->slot, m, params, k->lq, nq, k->fq, k->pq, k->yq, &e))
         tool_die("k-NN features: %s", e.msg);
-    long hits;
-    if (ss_knn_classify(k->fm, k->ym, nm, k->fq, k->yq, nq, m->cfg.embed_dim, k->nclasses, o->knn_k, o->knn_t,
-                        NULL, &hits, &e))
-        tool_die("k-NN: %s", e.msg);
-    return (double)hits / (double)nq;
+    for (int i = 0; i < 2; i++) {
+        long hits;
+        if (ss_knn_classify(i ? k->pm : k->fm, k->ym, nm, i ? k->pq : k->fq, k->yq, nq, m->cfg.embed_dim,
+                            k->nclasses, o->knn_k, o->knn_t, NULL, &hits, &e))
+            tool_die("k-NN%s: %s", i ? " (pooled patch tokens)" : "", e.msg);
+        acc[i] = (double)hits / (double)nq;
+    }
 }
 
 /* ---------------------------------------------------------------- bench */
@@ -337,7 +348,8 @@ static int bench(const opts *o)
         } else {
             /* slots 0..V-1 are the student's views (ss_dino_new creates them first) */
             for (int v = (k == 1 ? 0 : 2); v < (k == 1 ? 2 : V); v++)
-                p.item[p.nitems++] = (ss_pass_item){.slot = v, .x = views[v], .train = 1, .backward = 1};
+                p.item[p.nitems++] = (ss_pass_item){.slot = v, .x = views[v], .train = 1, .backward = 1,
+                                                    .key = (uint32_t)v};
         }
         if (p.nitems == 0) continue;
         double t1 = tool_now();
@@ -359,7 +371,10 @@ static int bench(const opts *o)
 
 /* ---------------------------------------------------------------- log */
 
-/* The settings that determine the result; a resumed run must match. */
+/* The settings that determine the result; a resumed run must match.
+ * version: 2 = the log has knn_pool_top1 and drop path is drawn per view;
+ * a state without it (written before) is refused, as it cannot continue
+ * into the same bytes as an uninterrupted run of this version. */
 static void run_identity(const opts *o, const char *train, const char *val, const char *knntr,
                          const ss_vit_cfg *c, char *buf, size_t n)
 {
@@ -368,7 +383,7 @@ static void run_identity(const opts *o, const char *train, const char *val, cons
              "out_dim=%d;hidden=%d;bottleneck=%d;norm_last=%d;student_temp=%.9g;teacher_temp=%.9g;"
              "warm_tt=%.9g;warm_tt_epochs=%d;center_m=%.9g;momentum=%.9g;epochs=%d;batch=%d;lr=%.9g;"
              "min_lr=%.9g;warmup=%.9g;wd=%.9g;wd_end=%.9g;clip=%.9g;drop_path=%.9g;freeze_last=%.9g;"
-             "knn=%d/%.9g;seed=%llu;threads=%d;steps_per_epoch=%d",
+             "knn=%d/%.9g;seed=%llu;threads=%d;steps_per_epoch=%d;version=2",
              train, val ? val : "", knntr ? knntr : "", o->crops, c->img_size, c->patch, c->in_chans,
              c->embed_dim, c->depth, (double)c->mlp_ratio, c->num_heads, o->global ? o->global : c->img_size,
              o->local, o->nlocal, o->out_dim, o->hidden, o->bottleneck, o->norm_last, o->student_temp,
@@ -389,11 +404,17 @@ static void first_diff(const char *a, const char *b, char *out, size_t n)
         a += la + (ea ? 1 : 0);
         b += lb + (eb ? 1 : 0);
     }
+    if (*a || *b) {   /* a field only one side has */
+        const char *x = *a ? a : b, *ex = strchr(x, ';');
+        snprintf(out, n, "'%.*s' %s", ex ? (int)(ex - x) : (int)strlen(x), x,
+                 *a ? "is not in this command's settings" : "is missing from the state (an older version)");
+        return;
+    }
     snprintf(out, n, "settings differ");
 }
 
 static const char *LOG_HEADER = "epoch\tlr\twd\tmomentum\tteacher_temp\tloss\tt_entropy\tt_kl_uniform\t"
-                                "t_mean_entropy\tknn_top1\timg_s\tseconds\n";
+                                "t_mean_entropy\tknn_top1\tknn_pool_top1\timg_s\tseconds\n";
 
 /* A growing text buffer. */
 typedef struct sbuf {
@@ -533,9 +554,11 @@ int main(int argc, char **argv)
         size_t nm = ss_dataset_len(kn.dm), nq = ss_dataset_len(kn.dq);
         kn.fm = malloc(sizeof(float) * nm * c.embed_dim);
         kn.fq = malloc(sizeof(float) * nq * c.embed_dim);
+        kn.pm = malloc(sizeof(float) * nm * c.embed_dim);
+        kn.pq = malloc(sizeof(float) * nq * c.embed_dim);
         kn.ym = malloc(sizeof(int32_t) * nm);
         kn.yq = malloc(sizeof(int32_t) * nq);
-        if (!kn.fm || !kn.fq || !kn.ym || !kn.yq) tool_die("out of memory for k-NN features");
+        if (!kn.fm || !kn.fq || !kn.pm || !kn.pq || !kn.ym || !kn.yq) tool_die("out of memory for k-NN features");
         kn.nclasses = ss_dataset_nclasses(kn.dm);
         if (ss_dataset_nclasses(kn.dq) > kn.nclasses) kn.nclasses = ss_dataset_nclasses(kn.dq);
         if ((kn.slot = ss_runner_slot(ss_dino_runner(d), &m, o.eval_batch, dc.global, dc.global, -1, &e)) < 0)
@@ -592,9 +615,10 @@ int main(int argc, char **argv)
     if (start_epoch == 0 && kn.dq && det.n == 0) {
         /* epoch 0: the untrained teacher, the floor any run must clear */
         double t0 = tool_now();
-        double acc = knn_top1(&o, &kn, ss_dino_runner(d), &m, ss_dino_teacher(d));
+        double acc[2];
+        knn_top1(&o, &kn, ss_dino_runner(d), &m, ss_dino_teacher(d), acc);
         char row[512];
-        snprintf(row, sizeof row, "0\t-\t-\t-\t-\t-\t-\t-\t-\t%.4f", acc);
+        snprintf(row, sizeof row, "0\t-\t-\t-\t-\t-\t-\t-\t-\t%.4f\t%.4f", acc[0], acc[1]);
         sb_add(&det, row);
         sb_add(&det, "\n");
         sb_add(&full, row);
@@ -636,12 +660,17 @@ int main(int argc, char **argv)
             tool_warn("epoch %d: teacher output entropy %.3f is near ln K = %.3f (uniform collapse)", ep + 1, ent, lnK);
         if (ment < 0.05 * lnK)
             tool_warn("epoch %d: entropy of the mean teacher output %.3f is near 0 (one-dimension collapse)", ep + 1, ment);
-        char knn[32] = "-";
-        if (kn.dq) snprintf(knn, sizeof knn, "%.4f", knn_top1(&o, &kn, ss_dino_runner(d), &m, ss_dino_teacher(d)));
+        char knn[32] = "-", knnp[32] = "-";
+        if (kn.dq) {
+            double acc[2];
+            knn_top1(&o, &kn, ss_dino_runner(d), &m, ss_dino_teacher(d), acc);
+            snprintf(knn, sizeof knn, "%.4f", acc[0]);
+            snprintf(knnp, sizeof knnp, "%.4f", acc[1]);
+        }
         double secs = tool_now() - t0;
         char row[512];
-        snprintf(row, sizeof row, "%d\t%.6g\t%.6g\t%.6g\t%.6g\t%.6f\t%.4f\t%.4f\t%.4f\t%s", ep + 1, s.lr, s.wd,
-                 s.momentum, s.teacher_temp, loss_sum / spe, ent, lnK - ent, ment, knn);
+        snprintf(row, sizeof row, "%d\t%.6g\t%.6g\t%.6g\t%.6g\t%.6f\t%.4f\t%.4f\t%.4f\t%s\t%s", ep + 1, s.lr,
+                 s.wd, s.momentum, s.teacher_temp, loss_sum / spe, ent, lnK - ent, ment, knn, knnp);
         sb_add(&det, row);
         sb_add(&det, "\n");
         char tail[64];
@@ -660,7 +689,8 @@ int main(int argc, char **argv)
             ss_record_init(&r);
             if (ss_vit_save(&m, &r, "", ss_dino_teacher(d), &e)) tool_die_err(&e);
             add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, ep + 1, o.seed);
-            if (ss_record_set_meta(&r, "ssta.knn_top1", knn, &e) || ss_st_save(o.teacher_out, &r, &e))
+            if (ss_record_set_meta(&r, "ssta.knn_top1", knn, &e) ||
+                ss_record_set_meta(&r, "ssta.knn_pool_top1", knnp, &e) || ss_st_save(o.teacher_out, &r, &e))
                 tool_die_err(&e);
             ss_record_free(&r);
         }
@@ -677,6 +707,8 @@ done:
     ss_loader_free(kn.lq);
     free(kn.fm);
     free(kn.fq);
+    free(kn.pm);
+    free(kn.pq);
     free(kn.ym);
     free(kn.yq);
     if (kn.dm) ss_dataset_close(kn.dm);

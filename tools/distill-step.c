@@ -32,7 +32,7 @@
 
 typedef struct opts {
     const char *train, *val, *out, *log, *init, *preset, *aug, *dump_grads;
-    int img, patch, chans, dim, depth, heads, classes, head_blocks;
+    int img, patch, chans, dim, depth, heads, classes, head_blocks, head_pool;
     float mlp_ratio;
     int epochs, batch, threads, loader_threads, steps_per_epoch;
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
@@ -73,6 +73,9 @@ static void usage(void)
         "                       the training data's)\n"
         "  --freeze-backbone    train only the head (linear probe) on --init's backbone\n"
         "  --head-blocks K      head on the final-norm class tokens of the last K blocks\n"
+        "  --head-pool avg|none [none]  the head also reads the mean of the last block's\n"
+        "                       final-norm patch tokens (DINO's --avgpool_patchtokens;\n"
+        "                       with --freeze-backbone and one block)\n"
         "Optimisation (defaults in brackets):\n"
         "  --epochs N [40]  --batch N [128]  --lr X [1e-3]  --min-lr X [1e-5]\n"
         "  --wd X [0.05]  --warmup EPOCHS [5]  --smoothing X [0.1]  --drop-path X [0.1]\n"
@@ -115,7 +118,7 @@ static void usage(void)
 
 enum {
     O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
-    O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
+    O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_HEADPOOL, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
     O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS,
     O_OPTIM, O_MOMENTUM, O_ATTNKD, O_KDHEAD, O_KDWEIGHT, O_KDDIR, O_KDSTOP, O_ALPHA, O_LOGITKD, O_TAU,
     O_LOGITW, O_ATKD, O_ATLAYERS, O_ATW, O_SKIP
@@ -150,6 +153,7 @@ static void parse(int argc, char **argv, opts *o)
         {"dump-grads", 1, 0, O_DUMP}, {"img", 1, 0, O_IMG}, {"patch", 1, 0, O_PATCH},
         {"chans", 1, 0, O_CHANS}, {"dim", 1, 0, O_DIM}, {"depth", 1, 0, O_DEPTH},
         {"heads", 1, 0, O_HEADS}, {"classes", 1, 0, O_CLASSES}, {"head-blocks", 1, 0, O_HEADBLK},
+        {"head-pool", 1, 0, O_HEADPOOL},
         {"mlp-ratio", 1, 0, O_MLP}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
         {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS}, {"steps-per-epoch", 1, 0, O_SPE}, {"lr", 1, 0, O_LR},
         {"min-lr", 1, 0, O_MINLR}, {"wd", 1, 0, O_WD}, {"warmup", 1, 0, O_WARMUP},
@@ -189,6 +193,10 @@ static void parse(int argc, char **argv, opts *o)
         case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
         case O_CLASSES: o->classes = (int)tool_parse_long("--classes", optarg, 1, 1000000); break;
         case O_HEADBLK: o->head_blocks = (int)tool_parse_long("--head-blocks", optarg, 1, 256); break;
+        case O_HEADPOOL:
+            if ((o->head_pool = ss_vit_pool_parse(optarg)) < 0)
+                tool_usage_error("--head-pool: '%s' is not avg or none", optarg);
+            break;
         case O_MLP: o->mlp_ratio = (float)tool_parse_double("--mlp-ratio", optarg, 0.01, 64); break;
         case O_EPOCHS: o->epochs = (int)tool_parse_long("--epochs", optarg, 1, 100000); break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
@@ -264,6 +272,10 @@ static void parse(int argc, char **argv, opts *o)
     if (!o->out && !o->dump_grads) tool_usage_error("-o CKPT is required");
     if (o->freeze && !o->init) tool_usage_error("--freeze-backbone needs --init CKPT");
     if (o->head_blocks > 1 && !o->freeze) tool_usage_error("--head-blocks > 1 is for linear probing (--freeze-backbone)");
+    if (o->head_pool && !o->freeze) tool_usage_error("--head-pool avg is for linear probing (--freeze-backbone)");
+    if (o->head_pool && o->head_blocks > 1)
+        tool_usage_error("--head-pool avg reads one block's class token (as DINO's eval_linear), not --head-blocks %d",
+                         o->head_blocks);
     int kd = ss_kd_desc_any(&o->kd);
     if (kd && o->freeze) tool_usage_error("distillation and --freeze-backbone do not go together");
     if (o->kd_stop && !kd) tool_usage_error("--kd-stop without a distillation term");
@@ -282,7 +294,13 @@ static void build_cfg(const opts *o, const ss_record *init, int data_classes, ss
     if (o->heads) c->num_heads = o->heads;
     if (init) {
         if (ss_vit_cfg_from_record(init, c, &e)) tool_die("%s: %s", o->init, e.msg);
-        if (o->freeze) c->num_classes = 0;   /* a new head follows */
+        if (o->freeze) {   /* a new head follows */
+            c->num_classes = 0;
+            c->head_pool = 0;
+        } else if (c->head_pool) {
+            tool_usage_error("%s has a head on pooled patch tokens, a linear probe: train it with --freeze-backbone",
+                             o->init);
+        }
     }
     if (o->img) c->img_size = o->img;
     if (o->patch) c->patch = o->patch;
@@ -293,6 +311,10 @@ static void build_cfg(const opts *o, const ss_record *init, int data_classes, ss
     if (o->mlp_ratio > 0) c->mlp_ratio = o->mlp_ratio;
     if (o->classes) c->num_classes = o->classes;
     if (o->head_blocks) c->head_blocks = o->head_blocks;
+    if (o->freeze && o->head_pool) {
+        c->head_pool = 1;
+        if (!o->head_blocks) c->head_blocks = 1;
+    }
     if (c->num_classes <= 0) c->num_classes = data_classes;
     ss_vit_cfg_defaults(c);
     if (!c->img_size || !c->patch || !c->embed_dim || !c->depth || !c->num_heads)
@@ -433,6 +455,7 @@ static void run_ident(const opts *o, const ss_ident *views, const char *val_spec
               ss_ident_add(id, &e, "optim", "%s", o->sgd ? "sgd" : "adamw") ||
               (o->sgd && ss_ident_add(id, &e, "momentum", "%.9g", o->momentum)) ||
               ss_ident_add(id, &e, "alpha", "%.9g", o->alpha);
+    if (!bad && o->head_pool) bad = ss_ident_add(id, &e, "head_pool", "avg");
     if (!bad && o->skip_corrupt) bad = ss_ident_add(id, &e, "skip_corrupt", "1");
     const ss_kd_desc *kd = &o->kd;
     if (!bad && ss_kd_desc_any(kd))
@@ -654,6 +677,10 @@ int main(int argc, char **argv)
             tool_die("%s exists and is not a distill-step checkpoint of this version; remove it or choose another -o", o.out);
         if (ss_ident_check(&id, &prev, RUN_PREFIX, &e))
             tool_die("%s is from a different run (%s); remove it or choose another -o", o.out, e.msg);
+        const char *pp = ss_record_meta(&prev, SS_META_HEADPOOL);
+        if ((pp ? ss_vit_pool_parse(pp) : 0) != c.head_pool)
+            tool_die("%s is from a different run (its head %s pooled patch tokens, this command's %s); remove it or "
+                     "choose another -o", o.out, pp ? "reads" : "does not read", c.head_pool ? "does" : "does not");
         if (ss_vit_load(&m, &prev, "", m.params, 0, &e) || ss_trainer_load_state(t, &prev, &e))
             tool_die("%s: %s", o.out, e.msg);
         const char *ep = ss_record_meta(&prev, SS_META_EPOCH);

@@ -103,8 +103,9 @@ int main(int argc, char **argv)
         const ss_vit_cfg *a = &mp->cfg;
         printf("key\tvalue\n");
         char buf[256];
-        snprintf(buf, sizeof buf, "%d/%d/%d patch %d, %dx%dx%d input, %d classes, head on %d block(s)", a->embed_dim,
-                 a->depth, a->num_heads, a->patch, a->img_size, a->img_size, a->in_chans, a->num_classes, a->head_blocks);
+        snprintf(buf, sizeof buf, "%d/%d/%d patch %d, %dx%dx%d input, %d classes, head on %d block(s)%s", a->embed_dim,
+                 a->depth, a->num_heads, a->patch, a->img_size, a->img_size, a->in_chans, a->num_classes, a->head_blocks,
+                 a->head_pool ? " + pooled patch tokens" : "");
         put_tsv("architecture", buf);
         snprintf(buf, sizeof buf, "%zu", mp->nparams);
         put_tsv("parameters", buf);

@@ -24,7 +24,7 @@
 
 typedef struct opts {
     const char *model, *data, *out, *report, *attn, *zero, *preset;
-    int batch, threads, loader_threads, features, block_cls, eval_only, img, heads, level, skip_corrupt;
+    int batch, threads, loader_threads, features, block_cls, pool, eval_only, img, heads, level, skip_corrupt;
 } opts;
 
 static void usage(void)
@@ -34,6 +34,7 @@ static void usage(void)
         "Run a ViT over images and write, per batch, one record of a tensor stream:\n"
         "  logits [n,classes], index I64 [n] (dataset index), label I64 [n] (-1 unknown)\n"
         "  and on request features [n,D] (class token after the final norm),\n"
+        "  pooled [n,D] (mean of the last block's patch tokens after the final norm),\n"
         "  block_cls [n,depth,D] (class token after each block, before the norm),\n"
         "  attn.<l> [n,heads,N,N] (attention probabilities of block l, chosen heads).\n"
         "With labels, top-1/top-5 go to stderr and as a TSV table (data, n, top1, top5)\n"
@@ -44,6 +45,7 @@ static void usage(void)
         "  -o, --out FILE      output stream (default -, stdout; refused on a terminal)\n"
         "  --eval-only         no stream, only the accuracy\n"
         "  --features          add features\n"
+        "  --pool avg          add pooled (DINO's avgpool_patchtokens)\n"
         "  --block-cls         add block_cls\n"
         "  --attn SEL          add attention: blocks[:heads], e.g. 9,10,11 or 11:0,2 or all\n"
         "  --zero-heads L:H,.. switch heads off (their attention output set to 0)\n"
@@ -56,7 +58,7 @@ static void usage(void)
         "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
 }
 
-enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL, O_SKIP };
+enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_POOL, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL, O_SKIP };
 
 static void parse(int argc, char **argv, opts *o)
 {
@@ -64,7 +66,7 @@ static void parse(int argc, char **argv, opts *o)
         {"model", 1, 0, O_MODEL}, {"data", 1, 0, O_DATA}, {"out", 1, 0, 'o'}, {"report", 1, 0, O_REPORT},
         {"attn", 1, 0, O_ATTN}, {"zero-heads", 1, 0, O_ZERO}, {"preset", 1, 0, O_PRESET},
         {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
-        {"features", 0, 0, O_FEAT},
+        {"features", 0, 0, O_FEAT}, {"pool", 1, 0, O_POOL},
         {"block-cls", 0, 0, O_BCLS}, {"eval-only", 0, 0, O_EVAL}, {"img", 1, 0, O_IMG},
         {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"skip-corrupt", 0, 0, O_SKIP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -84,6 +86,10 @@ static void parse(int argc, char **argv, opts *o)
         case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, 64); break;
         case O_LTHREADS: o->loader_threads = (int)tool_parse_long("--loader-threads", optarg, 1, 64); break;
         case O_FEAT: o->features = 1; break;
+        case O_POOL:
+            if (strcmp(optarg, "avg")) tool_usage_error("--pool: '%s' is not a pooling (avg)", optarg);
+            o->pool = 1;
+            break;
         case O_BCLS: o->block_cls = 1; break;
         case O_EVAL: o->eval_only = 1; break;
         case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
@@ -104,7 +110,7 @@ typedef struct gather {
     const ss_vit *m;
     const uint8_t *selb, *selh;
     int nsh, K, L, D, N;
-    float *logits, *feat, *bcls;
+    float *logits, *feat, *pool, *bcls;
     float *attn[256];     /* per selected block: (B, nsh, N, N) */
     const int32_t *y;
     ss_topk tk[SS_MAX_WORKERS];
@@ -125,6 +131,7 @@ static int gather_outputs(void *arg, ss_objio *io, ss_err *e)
         if (g->logits) memcpy(g->logits + (size_t)lo * K, ss_vit_logits(a), sizeof(float) * n * K);
     }
     if (g->feat) ss_vit_get_features(g->m, a, n, g->feat + (size_t)lo * D);
+    if (g->pool) ss_vit_get_pooled(g->m, a, n, g->pool + (size_t)lo * D);
     if (g->bcls) ss_vit_get_block_cls(g->m, a, n, g->bcls + (size_t)lo * L * D);
     for (int l = 0; l < L; l++) {
         if (!g->attn[l]) continue;
@@ -154,8 +161,8 @@ int main(int argc, char **argv)
     ss_vit *m = &mf.m;
     ss_vit_cfg c = m->cfg;
     int L = c.depth, NH = c.num_heads, K = c.num_classes, D = c.embed_dim;
-    if (K <= 0 && !o.features && !o.block_cls && !o.attn)
-        tool_usage_error("%s has no classification head: ask for --features, --block-cls or --attn", o.model);
+    if (K <= 0 && !o.features && !o.pool && !o.block_cls && !o.attn)
+        tool_usage_error("%s has no classification head: ask for --features, --pool, --block-cls or --attn", o.model);
     uint8_t *selb = calloc((size_t)L, 1), *selh = calloc((size_t)NH, 1);
     if (!selb || !selh) tool_die("out of memory");
     if (o.attn) tool_parse_block_heads("--attn", o.attn, L, NH, selb, selh);
@@ -211,7 +218,7 @@ int main(int argc, char **argv)
         tool_refuse_tty_stdout(o.out);
         ss_record h;
         ss_record_init(&h);
-        const char *kind = o.attn ? "attn" : (o.features || o.block_cls) ? "features" : "logits";
+        const char *kind = o.attn ? "attn" : (o.features || o.pool || o.block_cls) ? "features" : "logits";
         if (ss_stream_header(&h, kind, PRODUCER, &e) || ss_record_set_meta(&h, "ssta.model", o.model, &e) ||
             ss_record_set_meta(&h, "ssta.model_md5", hex, &e) ||
             ss_record_set_meta(&h, "ssta.data", ss_dataset_spec(d), &e) ||
@@ -240,14 +247,16 @@ int main(int argc, char **argv)
         ss_record r;
         ss_record_init(&r);
         int64_t s1[1] = {B}, s2[2] = {B, K}, sf[2] = {B, D}, sb[3] = {B, L, D}, sa[4] = {B, nsh, N, N};
-        ss_tensor *tl = NULL, *tfe = NULL, *tb = NULL;
+        ss_tensor *tl = NULL, *tfe = NULL, *tpo = NULL, *tb = NULL;
         if ((K > 0 && !(tl = ss_record_add(&r, "logits", SS_F32, 2, s2, NULL, &e))) ||
             !ss_record_add(&r, "index", SS_I64, 1, s1, idx, &e) || !ss_record_add(&r, "label", SS_I64, 1, s1, lab, &e) ||
             (o.features && !(tfe = ss_record_add(&r, "features", SS_F32, 2, sf, NULL, &e))) ||
+            (o.pool && !(tpo = ss_record_add(&r, "pooled", SS_F32, 2, sf, NULL, &e))) ||
             (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
             tool_die_err(&e);
         g.logits = tl ? tl->data : NULL;
         g.feat = tfe ? tfe->data : NULL;
+        g.pool = tpo ? tpo->data : NULL;
         g.bcls = tb ? tb->data : NULL;
         for (int l = 0; l < L; l++) {
             g.attn[l] = NULL;

@@ -1,10 +1,11 @@
 #!/bin/sh
 # dino-train: usage errors, a tiny run (table, log, state, teacher file),
 # exact resume after a kill (cmp of the state and the teacher files),
-# refusal of a foreign -o, the teacher loading in vit-fwd, and the k-NN
-# figure of the table reproduced from vit-fwd --features by
-# tests/fixtures/knn_check.py (numpy; skipped without it), and a linear
-# probe of the teacher with distill-step --optim sgd.
+# refusal of a foreign -o, the teacher loading in vit-fwd, and both k-NN
+# figures of the table (class token, pooled patch tokens) reproduced from
+# vit-fwd --features --pool avg by tests/fixtures/knn_check.py (numpy;
+# skipped without it), and a linear probe of the teacher with
+# distill-step --optim sgd.
 . "$SSTA_ROOT/tests/cli-lib.sh"
 cli_setup dino_train
 DT="$SSTA_BIN/dino-train"
@@ -23,10 +24,10 @@ expect 2 "$DT" --train fashion-mnist:train -o "$T/x.st" --preset fmnist-student 
 expect 0 $RUN -o "$T/a.st" --teacher-out "$T/ta.st" --log "$T/a.tsv"
 cp "$T/out" "$T/a.out"
 grep -v "^dino-train: epoch [0-9]*: .*collapse)$" "$T/err" | grep -q . && fail "stderr: $(head -3 "$T/err")"
-head -1 "$T/a.out" | grep -q "^epoch	lr	wd	momentum	teacher_temp	loss	t_entropy	t_kl_uniform	t_mean_entropy	knn_top1	img_s	seconds$" || fail "TSV header"
+head -1 "$T/a.out" | grep -q "^epoch	lr	wd	momentum	teacher_temp	loss	t_entropy	t_kl_uniform	t_mean_entropy	knn_top1	knn_pool_top1	img_s	seconds$" || fail "TSV header"
 [ "$(wc -l <"$T/a.out")" -eq 5 ] || fail "expected epochs 0..3: $(cat "$T/a.out")"
 cmp -s "$T/a.out" "$T/a.tsv" || fail "--log differs from stdout"
-awk -F'\t' 'NR>2 && ($1 != NR-2 || $6 <= 0 || $10 < 0 || $10 > 1) {exit 1}' "$T/a.out" || fail "bad rows"
+awk -F'\t' 'NF != 13 || (NR>1 && ($11 < 0 || $11 > 1)) || (NR>2 && ($1 != NR-2 || $6 <= 0 || $10 < 0 || $10 > 1)) {exit 1}' "$T/a.out" || fail "bad rows"
 
 # killed after the first checkpoint, resumed: the same bytes
 $RUN -o "$T/b.st" --teacher-out "$T/tb.st" >/dev/null 2>&1 &
@@ -41,7 +42,7 @@ expect 0 $RUN --loader-threads 2 -o "$T/b.st" --teacher-out "$T/tb.st"
 ls -a "$T" | grep -q '\.tmp\.' && fail "temporary file left behind after the resume"
 cmp -s "$T/a.st" "$T/b.st" || fail "resumed state differs from the uninterrupted one"
 cmp -s "$T/ta.st" "$T/tb.st" || fail "resumed teacher differs"
-cut -f1-10 "$T/a.out" >"$T/a.c"; cut -f1-10 "$T/out" >"$T/b.c"
+cut -f1-11 "$T/a.out" >"$T/a.c"; cut -f1-11 "$T/out" >"$T/b.c"
 cmp -s "$T/a.c" "$T/b.c" || fail "resumed table differs: $(cat "$T/b.c")"
 
 # a finished run is not repeated; another command is refused, naming the field
@@ -50,14 +51,19 @@ cmp -s "$T/a.st" "$T/b.st" || fail "rerun of a finished run changed the state"
 expect 1 $DT $DATA $ARCH --epochs 3 --batch 32 --local-crops 2 --local 14 --warmup-epochs 1 --seed 6 --threads 2 --momentum-teacher 0.9 -o "$T/a.st"
 has "$T/err" "different run.*seed=5"
 
-# the teacher is a timm backbone without classifier: vit-fwd --features; its
-# k-NN recomputed independently from those features equals the table's
-expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:train,n=96 --features --level 0 -o "$T/mem.sts"
-expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --features --level 0 -o "$T/q.sts"
+# the teacher is a timm backbone without classifier: vit-fwd --features
+# --pool avg; both k-NN figures recomputed independently from those features
+# equal the table's (class token: column 10, pooled patch tokens: 11)
+expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:train,n=96 --features --pool avg --level 0 -o "$T/mem.sts"
+expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --features --pool avg --level 0 -o "$T/q.sts"
+expect 2 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --pool max -o "$T/q2.sts"
 if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
     got=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_check.py" "$T/mem.sts" "$T/q.sts" | cut -f1)
     want=$(tail -1 "$T/a.out" | cut -f10)
     [ "$got" = "$want" ] || fail "k-NN: table $want, numpy from vit-fwd features $got"
+    got=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_check.py" --key pooled "$T/mem.sts" "$T/q.sts" | cut -f1)
+    want=$(tail -1 "$T/a.out" | cut -f11)
+    [ "$got" = "$want" ] || fail "pooled k-NN: table $want, numpy from vit-fwd pooled $got"
 else
     echo "skip: no numpy for the independent k-NN check"
 fi

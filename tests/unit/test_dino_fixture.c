@@ -20,6 +20,7 @@
 #include "dino.h"
 #include "knn.h"
 #include "rng.h"
+#include "runner.h"
 #include "safetensors.h"
 #include "vit.h"
 
@@ -269,6 +270,57 @@ static void test_freeze(void)
     ss_vit_free(&m);
 }
 
+/* Drop path per view: with the same images as both global views, the two
+ * student forwards of one pass drop different branches (DINO draws per
+ * view); view 0 keeps key 0, i.e. the decisions every view had before
+ * (seed, DROP, step, sample, 2l+r), and view v uses key v. The student's
+ * view slots are the runner's first (ss_dino_new creates them first). */
+static void test_view_drop(void)
+{
+    ss_vit m;
+    ss_err e;
+    ss_vit_cfg c = fixture_cfg();
+    CHECK(ss_vit_new(&m, &c, &e) == 0);
+    load_vit(&m, "student.backbone.", m.params);
+    ss_dino_cfg dc = dino_cfg(1, 0);
+    dc.drop_path = 0.5f;
+    dc.seed = 3;
+    ss_dino *d = ss_dino_new(&m, &dc, &e);
+    CHECK_MSG(d != NULL, "%s", e.msg);
+    if (!d) return;
+    float *v[3];
+    views(v);
+    v[1] = v[0];   /* the same images: only the key can tell the views apart */
+    int B = meta_i("batch"), L = c.depth;
+    CHECK_MSG(ss_dino_grad(d, v, B, meta_d("teacher_temp"), NULL, &e) == 0, "%s", e.msg);
+    ss_runner *r = ss_dino_runner(d);
+    const float *dpv[3];
+    for (int k = 0; k < 3; k++) dpv[k] = ss_runner_acts(r, k, 0)->dp;
+    CHECK(ss_runner_acts(r, 0, 0)->hin == dc.global && ss_runner_acts(r, 2, 0)->hin == dc.local);
+    int bad = 0, differ = 0, dropped = 0;
+    for (int b = 0; b < B; b++)
+        for (int l = 0; l < L; l++)
+            for (int br = 0; br < 2; br++) {
+                size_t i = ((size_t)b * L + l) * 2 + br;
+                float rate = L > 1 ? 0.5f * (float)l / (float)(L - 1) : 0.0f;
+                for (int k = 0; k < 3; k++) {
+                    float want = 1.0f;
+                    if (rate > 0) {
+                        ss_rng g = ss_rng_key(3, SS_RNG_DROP, 0, (uint64_t)b, (uint64_t)(2 * l + br) | (uint64_t)k << 32);
+                        want = ss_rng_uniform(&g) < rate ? 0.0f : 1.0f / (1.0f - rate);
+                    }
+                    bad += dpv[k][i] != want;
+                }
+                differ += dpv[0][i] != dpv[1][i];
+                dropped += dpv[0][i] == 0.0f || dpv[1][i] == 0.0f;
+            }
+    CHECK_MSG(bad == 0, "view drop path: %d decisions are not keyed (seed, DROP, step, sample, site | view<<32)", bad);
+    CHECK_MSG(dropped > 0 && differ > 0, "view drop path: the two global views of the same images drop the same "
+              "branches (%d differ, %d dropped)", differ, dropped);
+    ss_dino_free(d);
+    ss_vit_free(&m);
+}
+
 /* The head alone against central differences (float64 loss of float32
  * parameters is noisy: a loose check of sign and size, per tensor). */
 static void test_head_fd(void)
@@ -363,6 +415,7 @@ int main(void)
     }
     for (int W = 1; W <= 3; W++) test_grad(W);
     test_freeze();
+    test_view_drop();
     test_head_fd();
     test_schedules();
     test_knn();

@@ -125,6 +125,45 @@ static void test_layernorm(void)
     free(c.out); free(c.mean); free(c.rstd); free(c.x); free(c.w); free(c.b); free(c.R); free(dx); free(dw); free(db);
 }
 
+/* The mean of a LayerNorm over the rows (pooled patch tokens): FD of its
+ * backward, and the fast kernel against its naive twin (LayerNorm of every
+ * row, then the mean). */
+typedef struct { float *out, *mean, *rstd, *x, *w, *b, *R; int M, C; } lnm_ctx;
+static double lnm_f(void *p)
+{
+    lnm_ctx *c = p;
+    ss_layernorm_mean_forward(c->out, c->mean, c->rstd, c->x, c->w, c->b, c->M, c->C, 1e-6f);
+    return dot(c->out, c->R, (size_t)c->C);
+}
+
+static void test_layernorm_mean(void)
+{
+    lnm_ctx c = {0};
+    c.M = 7; c.C = 12;
+    size_t n = (size_t)c.M * c.C;
+    c.out = alloc(c.C); c.mean = alloc(c.M); c.rstd = alloc(c.M); c.x = alloc(n); c.w = alloc(c.C);
+    c.b = alloc(c.C); c.R = alloc(c.C);
+    fill(c.x, n, 2); fill(c.w, c.C, 1); fill(c.b, c.C, 1); fill(c.R, c.C, 1);
+    lnm_f(&c);
+    float *dx = alloc(n), *dw = alloc(c.C), *db = alloc(c.C);
+    ss_layernorm_mean_backward(dx, dw, db, c.R, c.x, c.w, c.mean, c.rstd, c.M, c.C);
+    fd_check("layernorm mean dx", lnm_f, &c, c.x, dx, n, 1e-2f);
+    fd_check("layernorm mean dw", lnm_f, &c, c.w, dw, c.C, 1e-2f);
+    fd_check("layernorm mean db", lnm_f, &c, c.b, db, c.C, 1e-2f);
+    /* naive twin: LayerNorm of each row, mean over rows in double; the same statistics */
+    float *y = alloc(n), *mu = alloc(c.M), *rs = alloc(c.M);
+    ss_layernorm_forward(y, mu, rs, c.x, c.w, c.b, c.M, c.C, 1e-6f);
+    lnm_f(&c);
+    for (int j = 0; j < c.C; j++) {
+        double s = 0;
+        for (int m = 0; m < c.M; m++) s += y[(size_t)m * c.C + j];
+        CHECK_CLOSE(c.out[j], s / c.M, 1e-5, 1e-6);
+    }
+    CHECK(memcmp(mu, c.mean, sizeof(float) * c.M) == 0 && memcmp(rs, c.rstd, sizeof(float) * c.M) == 0);
+    free(c.out); free(c.mean); free(c.rstd); free(c.x); free(c.w); free(c.b); free(c.R); free(dx); free(dw); free(db);
+    free(y); free(mu); free(rs);
+}
+
 /* ---------------------------------------------------------------- gelu */
 typedef struct { float *out, *x, *R; size_t n; } gelu_ctx;
 static double gelu_f(void *p)
@@ -255,11 +294,11 @@ static double vit_f(void *p)
     return j;
 }
 
-static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
+static void test_vit(int hin, int head_blocks, int head_pool, float drop_path, float drop_rate, uint32_t key)
 {
     ss_vit_cfg cfg = {0};
     cfg.img_size = 12; cfg.patch = 4; cfg.in_chans = 2; cfg.embed_dim = 12; cfg.depth = 2;
-    cfg.num_heads = 3; cfg.num_classes = 4; cfg.head_blocks = head_blocks;
+    cfg.num_heads = 3; cfg.num_classes = 4; cfg.head_blocks = head_blocks; cfg.head_pool = head_pool;
     ss_err e;
     ss_vit m;
     CHECK(ss_vit_new(&m, &cfg, &e) == 0);
@@ -268,7 +307,7 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_acts a;
     int B = 3;
     CHECK(ss_vit_acts_new(&a, &m, B, hin, hin, 1, &e) == 0);
-    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {.train = 1, .drop_path = drop_path, .seed = 5, .step = 12, .sample0 = 0, .drop_rate = drop_rate}, NULL};
+    vit_ctx c = {&m, &a, alloc((size_t)B * 2 * hin * hin), NULL, B, {.train = 1, .drop_path = drop_path, .seed = 5, .step = 12, .sample0 = 0, .drop_rate = drop_rate, .key = key}, NULL};
     int32_t y[3] = {1, 3, 0};
     c.y = y;
     fill(c.x, (size_t)B * 2 * hin * hin, 1);
@@ -283,11 +322,47 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_backward(&m, m.params, g, &a, dl, B, 0);
     char nm[96];
     for (int i = 0; i < m.ntensors; i++) {
-        snprintf(nm, sizeof nm, "vit(in %d, k %d, dp %.1f, do %.1f) %s", hin, head_blocks, drop_path, drop_rate, m.tab[i].name);
+        snprintf(nm, sizeof nm, "vit(in %d, k %d%s, dp %.1f, do %.1f, key %u) %s", hin, head_blocks,
+                 head_pool ? "+avg" : "", drop_path, drop_rate, (unsigned)key, m.tab[i].name);
         fd_check(nm, vit_f, &c, m.params + m.tab[i].off, g + m.tab[i].off, m.tab[i].n, 1e-2f);
     }
     snprintf(nm, sizeof nm, "vit(in %d) input", hin);
     fd_check(nm, vit_f, &c, c.x, dx, (size_t)B * 2 * hin * hin, 1e-2f);
+    /* ss_vit_get_pooled = the mean over the patch tokens (1..N-1) of the last
+     * block's output after the final LayerNorm, from the last forward */
+    {
+        int N = a.N, C = cfg.embed_dim;
+        float *pooled = alloc((size_t)B * C), *yn = alloc((size_t)N * C), *mu = alloc(N), *rs = alloc(N);
+        vit_f(&c);
+        ss_vit_get_pooled(&m, &a, B, pooled);
+        int bad = 0;
+        for (int b = 0; b < B; b++) {
+            ss_layernorm_forward(yn, mu, rs, ss_vit_tokens(&a, cfg.depth - 1) + (size_t)b * N * C, m.w.norm_w,
+                                 m.w.norm_b, N, C, 1e-6f);
+            for (int j = 0; j < C; j++) {
+                double s = 0;
+                for (int t = 1; t < N; t++) s += yn[(size_t)t * C + j];
+                bad += !(fabs(pooled[(size_t)b * C + j] - s / (N - 1)) <= 1e-5 * (1 + fabs(s / (N - 1))));
+            }
+        }
+        CHECK_MSG(bad == 0, "vit(in %d): ss_vit_get_pooled differs from the naive mean of normed patch tokens in %d entries",
+                  hin, bad);
+        if (head_pool) {
+            /* the head input is DINO's interleaving: class token at 2d, pooled at 2d+1 */
+            float *cls = alloc((size_t)B * C);
+            ss_vit_get_features(&m, &a, B, cls);
+            const float *hi = ss_vit_head_input(&a);
+            int lay = 0;
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < C; j++)
+                    lay += hi[(size_t)b * 2 * C + 2 * j] != cls[(size_t)b * C + j] ||
+                           hi[(size_t)b * 2 * C + 2 * j + 1] != pooled[(size_t)b * C + j];
+            CHECK_MSG(lay == 0 && ss_vit_head_in(&cfg) == 2 * C && m.tab[m.ntensors - 2].shape[1] == 2 * C,
+                      "head_pool: %d head-input entries are not (cls_0, avg_0, cls_1, ...)", lay);
+            free(cls);
+        }
+        free(pooled); free(yn); free(mu); free(rs);
+    }
     /* with drop path some branch must actually be dropped for the test to mean anything */
     if (drop_path > 0) {
         int dropped = 0;
@@ -297,6 +372,108 @@ static void test_vit(int hin, int head_blocks, float drop_path, float drop_rate)
     ss_vit_acts_free(&a);
     ss_vit_free(&m);
     free(c.x); free(c.Ratt); free(g); free(dl); free(dx);
+}
+
+/* head_pool in the configuration and the checkpoint metadata: k = 1 and a
+ * head required; ssta.head_pool written only when set (files of every
+ * other model keep their bytes) and read back, k derived from head.weight's
+ * width minus the pooled part. */
+static void test_head_pool_cfg(void)
+{
+    ss_vit_cfg cfg = {0};
+    cfg.img_size = 8; cfg.patch = 4; cfg.in_chans = 1; cfg.embed_dim = 6; cfg.depth = 3;
+    cfg.num_heads = 2; cfg.num_classes = 3; cfg.head_pool = 1;
+    ss_vit_cfg_defaults(&cfg);
+    ss_err e;
+    CHECK(ss_vit_cfg_check(&cfg, &e) == 0);
+    cfg.head_blocks = 2;
+    CHECK(ss_vit_cfg_check(&cfg, &e) != 0);
+    cfg.head_blocks = 1; cfg.num_classes = 0;
+    CHECK(ss_vit_cfg_check(&cfg, &e) != 0);
+    cfg.num_classes = 3;
+    CHECK(ss_vit_pool_parse("avg") == 1 && ss_vit_pool_parse("none") == 0 && ss_vit_pool_parse("max") == -1);
+    ss_vit m;
+    CHECK(ss_vit_new(&m, &cfg, &e) == 0);
+    ss_record r;
+    ss_record_init(&r);
+    CHECK(ss_vit_save(&m, &r, "", m.params, &e) == 0 && ss_vit_cfg_to_meta(&cfg, &r, &e) == 0);
+    CHECK(ss_record_meta(&r, SS_META_HEADPOOL) && !strcmp(ss_record_meta(&r, SS_META_HEADPOOL), "avg"));
+    ss_vit_cfg back = {0};
+    CHECK(ss_vit_cfg_from_record(&r, &back, &e) == 0);
+    CHECK(back.head_pool == 1 && back.head_blocks == 1 && back.num_classes == 3);
+    /* without ssta.head_blocks: k from head.weight's 2*D columns minus the pooled D */
+    ss_record r2;
+    ss_record_init(&r2);
+    CHECK(ss_vit_save(&m, &r2, "", m.params, &e) == 0);
+    ss_record_set_meta(&r2, SS_META_HEADPOOL, "avg", &e);
+    ss_record_set_meta(&r2, SS_META_HEADS, "2", &e);
+    ss_record_set_meta(&r2, SS_META_IMG, "8", &e);
+    memset(&back, 0, sizeof back);
+    CHECK_MSG(ss_vit_cfg_from_record(&r2, &back, &e) == 0, "%s", e.msg);
+    CHECK(back.head_pool == 1 && back.head_blocks == 1);
+    ss_record_set_meta(&r2, SS_META_HEADPOOL, "max", &e);
+    CHECK(ss_vit_cfg_from_record(&r2, &back, &e) != 0);
+    ss_record_free(&r2);
+    ss_record_free(&r);
+    ss_vit_free(&m);
+    /* a model without head_pool writes no ssta.head_pool */
+    cfg.head_pool = 0;
+    ss_record_init(&r);
+    CHECK(ss_vit_cfg_to_meta(&cfg, &r, &e) == 0 && !ss_record_meta(&r, SS_META_HEADPOOL));
+    ss_record_free(&r);
+}
+
+/* Drop-path keys: with key 0 the decisions are exactly those keyed by
+ * (seed, DROP, step, sample, 2l+r) (what every run drew before item keys
+ * existed: supervised runs and fixtures keep their bits); another key gives
+ * other decisions for the same samples and step, keyed (.., (2l+r) | key<<32),
+ * whatever the batch split (sample0). */
+static void test_drop_keys(void)
+{
+    ss_vit_cfg cfg = {0};
+    cfg.img_size = 8; cfg.patch = 4; cfg.in_chans = 1; cfg.embed_dim = 6; cfg.depth = 3;
+    cfg.num_heads = 2; cfg.num_classes = 3;
+    ss_err e;
+    ss_vit m;
+    CHECK(ss_vit_new(&m, &cfg, &e) == 0);
+    ss_vit_init_weights(&m, 3);
+    int B = 8, L = cfg.depth;
+    ss_vit_acts a;
+    CHECK(ss_vit_acts_new(&a, &m, B, 8, 8, 0, &e) == 0);
+    float *x = alloc((size_t)B * 64), *dp0 = alloc((size_t)B * L * 2);
+    fill(x, (size_t)B * 64, 1);
+    uint32_t keys[3] = {0, 1, 0xfffffffeu};
+    for (int ki = 0; ki < 3; ki++) {
+        ss_vit_run run = {.train = 1, .drop_path = 0.6f, .seed = 11, .step = 4, .sample0 = 3, .key = keys[ki]};
+        ss_vit_forward(&m, m.params, &a, x, B, &run);
+        int bad = 0, dropped = 0;
+        for (int b = 0; b < B; b++)
+            for (int l = 0; l < L; l++)
+                for (int r = 0; r < 2; r++) {
+                    float rate = 0.6f * (float)l / (float)(L - 1), want = 1.0f;
+                    uint64_t site = (uint64_t)(2 * l + r) | (uint64_t)keys[ki] << 32;
+                    if (rate > 0) {
+                        ss_rng g = ss_rng_key(11, SS_RNG_DROP, 4, (uint64_t)(3 + b), ki ? site : (uint64_t)(2 * l + r));
+                        want = ss_rng_uniform(&g) < rate ? 0.0f : 1.0f / (1.0f - rate);
+                    }
+                    float got = a.dp[((size_t)b * L + l) * 2 + r];
+                    bad += got != want;
+                    dropped += got == 0.0f;
+                }
+        CHECK_MSG(bad == 0, "drop path key %u: %d decisions differ from (seed, DROP, step, sample, site%s)",
+                  (unsigned)keys[ki], bad, ki ? " | key<<32" : "");
+        CHECK_MSG(dropped > 0, "drop path key %u: nothing dropped", (unsigned)keys[ki]);
+        if (ki == 0) {
+            memcpy(dp0, a.dp, sizeof(float) * B * L * 2);
+        } else {
+            int differ = 0;
+            for (int i = 0; i < B * L * 2; i++) differ += a.dp[i] != dp0[i];
+            CHECK_MSG(differ > 0, "drop path: key %u gives key 0's masks", (unsigned)keys[ki]);
+        }
+    }
+    ss_vit_acts_free(&a);
+    ss_vit_free(&m);
+    free(x); free(dp0);
 }
 
 /* Reference values from PyTorch 1.13 (float64): F.interpolate of the basis
@@ -339,13 +516,19 @@ int main(void)
     g_rng = ss_rng_key(42, 100, 0, 0, 0);
     test_linear();
     test_layernorm();
+    test_layernorm_mean();
     test_gelu();
     test_attention();
     test_losses();
     test_interp();
-    test_vit(12, 1, 0.0f, 0.0f);   /* native size */
-    test_vit(16, 2, 0.0f, 0.0f);   /* interpolated position embedding, head on 2 blocks */
-    test_vit(12, 1, 0.5f, 0.0f);   /* drop path, keyed masks */
-    test_vit(12, 1, 0.0f, 0.3f);   /* dropout, keyed masks regenerated in backward */
+    test_vit(12, 1, 0, 0.0f, 0.0f, 0);   /* native size */
+    test_vit(16, 2, 0, 0.0f, 0.0f, 0);   /* interpolated position embedding, head on 2 blocks */
+    test_vit(12, 1, 0, 0.5f, 0.0f, 0);   /* drop path, keyed masks */
+    test_vit(12, 1, 0, 0.0f, 0.3f, 0);   /* dropout, keyed masks regenerated in backward */
+    test_vit(12, 1, 0, 0.0f, 0.3f, 7);   /* the same with an item key: backward regenerates the keyed masks */
+    test_vit(12, 1, 1, 0.0f, 0.0f, 0);   /* head on [cls, average-pooled patch tokens] (DINO linear probe) */
+    test_vit(16, 1, 1, 0.5f, 0.0f, 0);   /* the same at an interpolated size, with drop path */
+    test_head_pool_cfg();
+    test_drop_keys();
     return check_summary("test_layers_grad");
 }
