@@ -67,22 +67,31 @@ void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
         }
 }
 
+/* A row's mean and 1/sqrt(variance + eps) (biased variance), the one
+ * definition both LayerNorm forwards use. */
+static inline void ln_stats(const float *x, int C, float eps, float *mu_out, float *rs_out)
+{
+    float mu = 0.0f;
+    for (int c = 0; c < C; c++) mu += x[c];
+    mu /= C;
+    float var = 0.0f;
+    for (int c = 0; c < C; c++) {
+        float d = x[c] - mu;
+        var += d * d;
+    }
+    var /= C;
+    *mu_out = mu;
+    *rs_out = 1.0f / sqrtf(var + eps);
+}
+
 void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *w, const float *b, int M, int C, float eps)
 {
     for (int m = 0; m < M; m++) {
         const float *x = inp + (size_t)m * C;
         float *y = out + (size_t)m * C;
-        float mu = 0.0f;
-        for (int c = 0; c < C; c++) mu += x[c];
-        mu /= C;
-        float var = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - mu;
-            var += d * d;
-        }
-        var /= C;
-        float rs = 1.0f / sqrtf(var + eps);
+        float mu, rs;
+        ln_stats(x, C, eps, &mu, &rs);
         for (int c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * w[c] + b[c];
         mean[m] = mu;
         rstd[m] = rs;
@@ -120,16 +129,8 @@ void ss_layernorm_mean_forward(float *out, float *mean, float *rstd, const float
     for (int c = 0; c < C; c++) out[c] = 0.0f;
     for (int m = 0; m < M; m++) {
         const float *x = inp + (size_t)m * C;
-        float mu = 0.0f;   /* the statistics exactly as ss_layernorm_forward */
-        for (int c = 0; c < C; c++) mu += x[c];
-        mu /= C;
-        float var = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - mu;
-            var += d * d;
-        }
-        var /= C;
-        float rs = 1.0f / sqrtf(var + eps);
+        float mu, rs;   /* the statistics exactly as ss_layernorm_forward */
+        ln_stats(x, C, eps, &mu, &rs);
         for (int c = 0; c < C; c++) out[c] += (x[c] - mu) * rs;
         if (mean) mean[m] = mu;
         if (rstd) rstd[m] = rs;
