@@ -205,12 +205,14 @@ def main():
         md.append("| %s (%s vs %s) | %+.2f | %s | %s |" % (text, better, worse, 100 * dm, ci, verdict(dlo, dhi)))
     if a.teachers:
         md.append("\n## Teachers (from their metadata)\n")
-        md.append("| teacher | role | val top-1 | test top-1 | epochs | how it was made |")
-        md.append("|---|---|---|---|---|---|")
+        md.append("| teacher | role | width/depth/heads | val top-1 | test top-1 | k-NN test | epochs | how it was made |")
+        md.append("|---|---|---|---|---|---|---|---|")
         for t in ("sl1", "sl2", "ssl"):
             meta = read_meta(os.path.join(a.teachers, t + ".safetensors"))
-            md.append("| %s | %s | %s | %s | %s | `%s` |" % (
-                t, meta.get("ssta.role", "-"), meta.get("ssta.val_acc", "-"), meta.get("ssta.test_acc", "-"),
+            arch = "/".join(meta.get("ssta." + k, "?") for k in ("embed_dim", "depth", "num_heads"))
+            md.append("| %s | %s | %s | %s | %s | %s | %s | `%s` |" % (
+                t, meta.get("ssta.role", "-"), arch, meta.get("ssta.val_acc", "-"), meta.get("ssta.test_acc", "-"),
+                meta.get("ssta.knn_test", "-"),
                 meta.get("ssta.epoch", "-"), meta.get("ssta.command", "-").replace("|", "\\|")))
     if len(seeds) < 2:
         md.append("\nOne seed gives no interval: every claim is *not distinguishable at this scale* "
