@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ident.h"
 #include "imgstream.h"
 #include "stream.h"
 
@@ -224,7 +225,7 @@ int ss_src_stream(ss_src *s, const char *path, ss_err *e)
 
 int ss_imgstream_header(ss_record *r, const char *producer, const ss_dataset *d, ss_err *e)
 {
-    if (ss_stream_header(r, "images", producer, e)) return -1;
+    if (ss_stream_header(r, SS_KIND_IMAGES, producer, e)) return -1;
     if (!d) return 0;
     size_t len = 1;
     int K = ss_dataset_nclasses(d);

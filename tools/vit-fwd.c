@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "data.h"
+#include "ident.h"
 #include "io.h"
 #include "modelfile.h"
 #include "metrics.h"
 #include "safetensors.h"
 #include "stream.h"
 #include "tool.h"
-#include "metrics.h"
 #include "runner.h"
 #include "vit.h"
 
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
         tool_refuse_tty_stdout(o.out);
         ss_record h;
         ss_record_init(&h);
-        const char *kind = o.attn ? "attn" : (o.features || o.pool || o.block_cls) ? "features" : "logits";
+        const char *kind = o.attn ? SS_KIND_ATTN : (o.features || o.pool || o.block_cls) ? SS_KIND_FEATURES : SS_KIND_LOGITS;
         if (ss_stream_header(&h, kind, PRODUCER, &e) || ss_record_set_meta(&h, "ssta.model", o.model, &e) ||
             ss_record_set_meta(&h, "ssta.model_md5", hex, &e) ||
             ss_record_set_meta(&h, "ssta.data", ss_dataset_spec(d), &e) ||
