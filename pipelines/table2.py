@@ -80,6 +80,13 @@ def read_tsv(path):
     return [dict(zip(head, l)) for l in lines[1:]]
 
 
+def epochs(meta):
+    """A teacher's epochs: DINO's then its probe's for the SSL teacher."""
+    if "ssta.dino_epochs" in meta:
+        return "%s + %s (probe)" % (meta["ssta.dino_epochs"], meta.get("ssta.epoch", "?"))
+    return meta.get("ssta.epoch", "-")
+
+
 def read_meta(path):
     """The __metadata__ of a safetensors file ({} when unreadable)."""
     import json
@@ -213,7 +220,7 @@ def main():
             md.append("| %s | %s | %s | %s | %s | %s | %s | `%s` |" % (
                 t, meta.get("ssta.role", "-"), arch, meta.get("ssta.val_acc", "-"), meta.get("ssta.test_acc", "-"),
                 meta.get("ssta.knn_test", "-"),
-                meta.get("ssta.epoch", "-"), meta.get("ssta.command", "-").replace("|", "\\|")))
+                epochs(meta), meta.get("ssta.command", "-").replace("|", "\\|")))
     if len(seeds) < 2:
         md.append("\nOne seed gives no interval: every claim is *not distinguishable at this scale* "
                   "until the table is rerun with `SEEDS=\"1 2 3\"`.")
