@@ -61,7 +61,11 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MAN1      := $(wildcard man/man1/*.1)
 MAN5      := $(wildcard man/man5/*.5)
 
-.SECONDARY:
+# Keep the objects that chained pattern rules make (bin/% from build/tools/%.o).
+# Not a bare .SECONDARY: that would make every target intermediate, and make
+# would then not create a missing one (a new seed's runs) for a target that
+# is otherwise up to date.
+.PRECIOUS: $(BUILD)/%.o
 .PHONY: all check check-long fuzz bench bench-kd bench-deps install uninstall deps clean help
 .DEFAULT_GOAL := all
 

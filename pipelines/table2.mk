@@ -123,6 +123,7 @@ $(R)/rank/%.tsv: $(T2_TEACHERS_OK) | $(BIN)/head-rank
 	$(BIN)/head-rank --model $(TEACHER_DIR)/$*.safetensors --data $(T2_RANK) --layers $(T2_LAYERS) \
 	    --threads $(T2_THREADS) -o $@ 2>$(R)/rank/$*.log || { cat $(R)/rank/$*.log; exit 1; }
 	@sed -n '$$p' $(R)/rank/$*.log
+.PRECIOUS: $(R)/rank/%.tsv
 $(R)/rank/%.imp: $(R)/rank/%.tsv
 	$(BIN)/head-rank --select imp --from $< >$@.tmp && mv $@.tmp $@
 $(R)/rank/%.avg: $(T2_TEACHERS_OK) | $(BIN)/head-rank

@@ -24,6 +24,7 @@ teachers-sl: $(TEACHERS_OUT)/sl1.safetensors $(TEACHERS_OUT)/sl2.safetensors
 # both at once at full speed (two single-threaded processes use the two
 # cores best on this machine). --threads is part of the result: the shipped
 # files were made with --threads 1.
+.PRECIOUS: $(TEACHERS_OUT)/sl%.st
 $(TEACHERS_OUT)/sl%.st: | $(BIN)/distill-step
 	@mkdir -p $(TEACHERS_OUT)
 	$(BIN)/distill-step $(SL_ARGS) --seed $* -o $@ --log $(TEACHERS_OUT)/sl$*.tsv >/dev/null

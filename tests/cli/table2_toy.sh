@@ -40,4 +40,10 @@ ls "$T/r/cache/s1/" | grep -q 'ssl-imp.sts' || fail "no SSL cache"
 # nothing left to do
 $MK reproduce-table2 >"$T/out2" 2>&1 || fail "second make"
 grep -q '^\[' "$T/out2" && fail "second make ran students again"
+# another seed on top of a finished table: the new seed's caches and runs are
+# planned (they are not intermediate files make may skip), the old ones not
+$MK -n reproduce-table2 SEEDS="1 2" ROWS="baseline SSTA_KD_early" >"$T/plan" 2>&1 || fail "make -n SEEDS=1 2: $(tail -5 "$T/plan")"
+grep -q -- "--seed 2 .*-o $T/r/runs/baseline/s2/student.st" "$T/plan" || fail "seed 2's baseline not planned: $(head -5 "$T/plan")"
+grep -q -- "-o $T/r/cache/s2/ssl-imp.sts" "$T/plan" || fail "seed 2's SSL cache not planned"
+grep -q -- "runs/baseline/s1/student.st" "$T/plan" && fail "seed 1's baseline planned again"
 cli_finish table2_toy
