@@ -127,18 +127,17 @@ static void test_layernorm(void)
 
 /* The mean of a LayerNorm over the rows (pooled patch tokens): FD of its
  * backward, and the fast kernel against its naive twin (LayerNorm of every
- * row, then the mean). */
-typedef struct { float *out, *mean, *rstd, *x, *w, *b, *R; int M, C; } lnm_ctx;
+ * row, then the mean). Same context as LayerNorm's; out holds C values. */
 static double lnm_f(void *p)
 {
-    lnm_ctx *c = p;
+    ln_ctx *c = p;
     ss_layernorm_mean_forward(c->out, c->mean, c->rstd, c->x, c->w, c->b, c->M, c->C, 1e-6f);
     return dot(c->out, c->R, (size_t)c->C);
 }
 
 static void test_layernorm_mean(void)
 {
-    lnm_ctx c = {0};
+    ln_ctx c = {0};
     c.M = 7; c.C = 12;
     size_t n = (size_t)c.M * c.C;
     c.out = alloc(c.C); c.mean = alloc(c.M); c.rstd = alloc(c.M); c.x = alloc(n); c.w = alloc(c.C);
