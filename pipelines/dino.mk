@@ -23,7 +23,10 @@ DINO_SEED   ?= 0
 dino-teacher: $(DINO)/probe.tsv
 	@cat $(DINO)/log.tsv $(DINO)/probe.tsv
 
-$(DINO)/teacher.safetensors: $(BIN)/dino-train
+# The targets are stamps touched when a trainer exits 0 (all epochs done),
+# not the files it rewrites after every epoch (see pipelines/teachers.mk).
+.PRECIOUS: $(DINO)/dino.trained $(DINO)/probe.trained
+$(DINO)/dino.trained: | $(BIN)/dino-train
 	@mkdir -p $(DINO)
 	$(BIN)/dino-train --train fashion-mnist:train --val fashion-mnist:val \
 	    --knn-train fashion-mnist:train,per-class=1000 --preset fmnist-student \
@@ -33,12 +36,14 @@ $(DINO)/teacher.safetensors: $(BIN)/dino-train
 	    --clip 3 --freeze-last-layer 0.05 --drop-path 0.1 --epochs $(DINO_EPOCHS) --batch 64 \
 	    --crops dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0 --local 16 --local-crops 2 \
 	    --seed $(DINO_SEED) --threads 1 \
-	    -o $(DINO)/state.st --teacher-out $@ --log $(DINO)/log.tsv >/dev/null
+	    -o $(DINO)/state.st --teacher-out $(DINO)/teacher.safetensors --log $(DINO)/log.tsv >/dev/null
+	@touch $@
 
-$(DINO)/probe.st: $(DINO)/teacher.safetensors $(BIN)/distill-step
-	$(BIN)/distill-step --init $< --freeze-backbone --head-blocks 4 --optim sgd --lr 0.3 --wd 0 \
+$(DINO)/probe.trained: $(DINO)/dino.trained | $(BIN)/distill-step
+	$(BIN)/distill-step --init $(DINO)/teacher.safetensors --freeze-backbone --head-blocks 4 --optim sgd --lr 0.3 --wd 0 \
 	    --warmup 0 --min-lr 0 --smoothing 0 --drop-path 0 --epochs 8 --batch 128 --threads 1 --seed 1 \
-	    --train fashion-mnist:train --val fashion-mnist:val -o $@ --log $(DINO)/probe-train.tsv >/dev/null
+	    --train fashion-mnist:train --val fashion-mnist:val -o $(DINO)/probe.st --log $(DINO)/probe-train.tsv >/dev/null
+	@touch $@
 
-$(DINO)/probe.tsv: $(DINO)/probe.st $(BIN)/vit-fwd
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $@
+$(DINO)/probe.tsv: $(DINO)/probe.trained $(BIN)/vit-fwd
+	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:val --eval-only --report $@

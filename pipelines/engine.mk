@@ -16,20 +16,26 @@ student: $(STUDENT)/test-report.tsv $(STUDENT)/test-report2.tsv
 	@cat $(STUDENT)/student.tsv $(STUDENT)/test-report.tsv
 	@cat $(STUDENT)/student2.tsv $(STUDENT)/test-report2.tsv
 
-$(STUDENT)/student.st: $(BIN)/distill-step
+# The targets are stamps touched when distill-step exits 0 (all epochs
+# done), not the checkpoints it rewrites after every epoch (see
+# pipelines/teachers.mk).
+.PRECIOUS: $(STUDENT)/student.trained $(STUDENT)/student2.trained
+$(STUDENT)/student.trained: | $(BIN)/distill-step
 	@mkdir -p $(STUDENT)
 	$(BIN)/distill-step --train fashion-mnist:train --val fashion-mnist:val --preset fmnist-student \
 	    --epochs $(STUDENT_EPOCHS) --batch 128 --lr 1e-3 --min-lr 1e-5 --wd 0.05 --warmup 2 \
 	    --smoothing 0.1 --drop-path 0 --seed $(STUDENT_SEED) --threads 2 \
-	    -o $@ --log $(STUDENT)/student.tsv >/dev/null
+	    -o $(STUDENT)/student.st --log $(STUDENT)/student.tsv >/dev/null
+	@touch $@
 
-$(STUDENT)/test-report.tsv: $(STUDENT)/student.st $(BIN)/vit-fwd
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $@
+$(STUDENT)/test-report.tsv: $(STUDENT)/student.trained $(BIN)/vit-fwd
+	$(BIN)/vit-fwd --model $(STUDENT)/student.st --data fashion-mnist:test --eval-only --report $@
 
-$(STUDENT)/student2.st: $(STUDENT)/student.st $(BIN)/distill-step
-	$(BIN)/distill-step --train fashion-mnist:train --val fashion-mnist:val --init $< --aug eval \
+$(STUDENT)/student2.trained: $(STUDENT)/student.trained | $(BIN)/distill-step
+	$(BIN)/distill-step --train fashion-mnist:train --val fashion-mnist:val --init $(STUDENT)/student.st --aug eval \
 	    --epochs 4 --batch 128 --lr 1e-4 --min-lr 1e-6 --wd 0.05 --warmup 0 --smoothing 0.1 \
-	    --drop-path 0 --seed 2 --threads 2 -o $@ --log $(STUDENT)/student2.tsv >/dev/null
+	    --drop-path 0 --seed 2 --threads 2 -o $(STUDENT)/student2.st --log $(STUDENT)/student2.tsv >/dev/null
+	@touch $@
 
-$(STUDENT)/test-report2.tsv: $(STUDENT)/student2.st $(BIN)/vit-fwd
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $@
+$(STUDENT)/test-report2.tsv: $(STUDENT)/student2.trained $(BIN)/vit-fwd
+	$(BIN)/vit-fwd --model $(STUDENT)/student2.st --data fashion-mnist:test --eval-only --report $@

@@ -24,15 +24,26 @@ teachers-sl: $(TEACHERS_OUT)/sl1.safetensors $(TEACHERS_OUT)/sl2.safetensors
 # both at once at full speed (two single-threaded processes use the two
 # cores best on this machine). --threads is part of the result: the shipped
 # files were made with --threads 1.
-.PRECIOUS: $(TEACHERS_OUT)/sl%.st
-$(TEACHERS_OUT)/sl%.st: | $(BIN)/distill-step
+#
+# A training run writes its checkpoint after every epoch, so the checkpoint
+# cannot be the target: make would take a half-trained run for a finished
+# one and export it. The target is a stamp touched when the trainer exits 0
+# (every epoch done); after an interruption the same command resumes from
+# the checkpoint's last epoch (see pipelines/dino.mk, pipelines/engine.mk).
+.PRECIOUS: $(TEACHERS_OUT)/sl%.trained $(TEACHERS_OUT)/sl%.val.tsv $(TEACHERS_OUT)/sl%.test.tsv
+$(TEACHERS_OUT)/sl%.trained: | $(BIN)/distill-step
 	@mkdir -p $(TEACHERS_OUT)
-	$(BIN)/distill-step $(SL_ARGS) --seed $* -o $@ --log $(TEACHERS_OUT)/sl$*.tsv >/dev/null
+	$(BIN)/distill-step $(SL_ARGS) --seed $* -o $(TEACHERS_OUT)/sl$*.st --log $(TEACHERS_OUT)/sl$*.tsv >/dev/null
+	@touch $@
 
-$(TEACHERS_OUT)/sl%.safetensors: $(TEACHERS_OUT)/sl%.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/sl$*.val.tsv 2>/dev/null
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/sl$*.test.tsv 2>/dev/null
-	$(BIN)/ssta-ckpt export $< -o $@ \
+# Each teacher's val and test top-1, for its metadata (one recipe makes both:
+# a pattern rule's targets, and &: below, are made together).
+$(TEACHERS_OUT)/sl%.val.tsv $(TEACHERS_OUT)/sl%.test.tsv: $(TEACHERS_OUT)/sl%.trained $(BIN)/vit-fwd
+	$(BIN)/vit-fwd --model $(TEACHERS_OUT)/sl$*.st --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/sl$*.val.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $(TEACHERS_OUT)/sl$*.st --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/sl$*.test.tsv 2>/dev/null
+
+$(TEACHERS_OUT)/sl%.safetensors: $(TEACHERS_OUT)/sl%.val.tsv $(TEACHERS_OUT)/sl%.test.tsv $(BIN)/ssta-ckpt
+	$(BIN)/ssta-ckpt export $(TEACHERS_OUT)/sl$*.st -o $@ \
 	    --set "ssta.command=distill-step $(SL_ARGS) --seed $*" --set ssta.commit=$(COMMIT) \
 	    --set ssta.role=supervised-teacher \
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/sl$*.val.tsv) \
@@ -41,11 +52,13 @@ $(TEACHERS_OUT)/sl%.safetensors: $(TEACHERS_OUT)/sl%.st $(BIN)/vit-fwd $(BIN)/ss
 # The self-supervised teacher: the DINO backbone of pipelines/dino.mk with its
 # linear probe, exported as one file (backbone + head.*), the form head-rank
 # and attn-dump take. Long: see docs/dino.md.
-$(TEACHERS_OUT)/ssl.safetensors: $(DINO)/probe.st $(BIN)/vit-fwd $(BIN)/ssta-ckpt
+$(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv &: $(DINO)/probe.trained $(BIN)/vit-fwd
 	@mkdir -p $(TEACHERS_OUT)
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/ssl.val.tsv 2>/dev/null
-	$(BIN)/vit-fwd --model $< --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
-	$(BIN)/ssta-ckpt export $< -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)" \
+	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/ssl.val.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
+
+$(TEACHERS_OUT)/ssl.safetensors: $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv $(BIN)/ssta-ckpt
+	$(BIN)/ssta-ckpt export $(DINO)/probe.st -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)" \
 	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher \
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.val.tsv) \
 	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv)
