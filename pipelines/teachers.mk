@@ -10,7 +10,7 @@
 # Interrupted, `make teachers` resumes each run from its last epoch.
 
 TEACHERS_OUT ?= runs/teachers
-SL_EPOCHS   ?= 4
+SL_EPOCHS   ?= 6
 SL_ARGS      = --preset fmnist-teacher --train fashion-mnist:train --val fashion-mnist:val \
                --epochs $(SL_EPOCHS) --batch 128 --lr 1e-3 --min-lr 1e-5 --wd 0.05 --warmup 0.5 \
                --smoothing 0.1 --drop-path 0.1 --threads 1
