@@ -9,9 +9,11 @@
 #
 # ROBUST_MODELS names the rows; each NAME needs ROBUST_CKPT_NAME, its
 # checkpoint, and the models in ROBUST_TEACHERS are drawn as teachers. The
-# defaults are the paper's rows: both SL teachers, the SSL teacher with its
-# linear probe, and the baseline, 2SL and SSTA students (the pipelines that
-# train them write these paths). Any list works, for example
+# defaults are the paper's rows: both SL teachers and the SSL teacher with
+# its linear probe as shipped in data/teachers/, and the baseline, 2SL and
+# SSTA students (with early stop, seed 1) of `make reproduce-table2`'s quick
+# preset, so `make robust` runs after the main job as it is. Any list works,
+# for example
 #   make robust shape-bias ROBUST_MODELS="a b" ROBUST_CKPT_a=a.st \
 #        ROBUST_CKPT_b=b.st ROBUST_BASELINE=a ROBUST_TEACHERS=
 # ROBUST_BASELINE must be one of ROBUST_MODELS: its mCE is 100 by
@@ -26,12 +28,12 @@ ROBUST_DATA     ?= fashion-mnist:test
 ROBUST_MODELS   ?= sl1 sl2 ssl baseline 2sl ssta
 ROBUST_TEACHERS ?= sl1 sl2 ssl
 ROBUST_BASELINE ?= baseline
-ROBUST_CKPT_sl1      ?= runs/teachers/sl1.st
-ROBUST_CKPT_sl2      ?= runs/teachers/sl2.st
-ROBUST_CKPT_ssl      ?= runs/teachers/ssl-probe.st
-ROBUST_CKPT_baseline ?= runs/students/baseline.st
-ROBUST_CKPT_2sl      ?= runs/students/2sl.st
-ROBUST_CKPT_ssta     ?= runs/students/ssta.st
+ROBUST_CKPT_sl1      ?= data/teachers/sl1.safetensors
+ROBUST_CKPT_sl2      ?= data/teachers/sl2.safetensors
+ROBUST_CKPT_ssl      ?= data/teachers/ssl.safetensors
+ROBUST_CKPT_baseline ?= results/quick/runs/baseline/s1/student.st
+ROBUST_CKPT_2sl      ?= results/quick/runs/2SL_KD_early/s1/student.st
+ROBUST_CKPT_ssta     ?= results/quick/runs/SSTA_KD_early/s1/student.st
 MCE_FLAGS   ?=
 SHAPE_FLAGS ?=
 
