@@ -59,7 +59,7 @@ $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv &: $(DINO)/probe.traine
 	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
 
 $(TEACHERS_OUT)/ssl.safetensors: $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv $(BIN)/ssta-ckpt
-	$(BIN)/ssta-ckpt export $(DINO)/probe.st -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)" \
+	$(BIN)/ssta-ckpt export $(DINO)/probe.st -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS) DINO_PRESET=$(DINO_PRESET) DINO_THREADS=$(DINO_THREADS)" \
 	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher \
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.val.tsv) \
 	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv)
