@@ -76,3 +76,49 @@ int ss_knn_classify(const float *train, const int32_t *ytr, size_t ntr, const fl
     if (correct) *correct = hits;
     return rc;
 }
+
+/* ---------------------------------------------------------------- features */
+
+typedef struct feat_ctx {
+    const ss_vit *m;
+    float *cls, *pool;   /* rows of this batch */
+} feat_ctx;
+
+static int feat_objective(void *arg, ss_objio *io, ss_err *e)
+{
+    (void)e;
+    feat_ctx *c = arg;
+    size_t off = (size_t)io->lo * c->m->cfg.embed_dim;
+    ss_vit_get_features(c->m, io->acts[0], io->n, c->cls + off);
+    ss_vit_get_pooled(c->m, io->acts[0], io->n, c->pool + off);
+    return 0;
+}
+
+int ss_knn_features(ss_runner *r, int slot, const ss_vit *m, const float *params, ss_loader *l, size_t n,
+                    float *cls, float *pool, int32_t *y, ss_err *e)
+{
+    if (ss_loader_start_epoch(l, 0, e)) return -1;
+    size_t off = 0;
+    ss_batch b;
+    int rc;
+    int C = m->cfg.embed_dim;
+    while ((rc = ss_loader_next(l, &b, e)) == 1) {
+        if (off + (size_t)b.n > n) return ss_fail(e, "k-NN features: more samples than the %zu expected", n);
+        feat_ctx fc = {m, cls + off * C, pool + off * C};
+        ss_pass p;
+        memset(&p, 0, sizeof p);
+        p.B = b.n;
+        p.nitems = 1;
+        p.item[0] = (ss_pass_item){.slot = slot, .params = params, .x = b.x};
+        p.obj = feat_objective;
+        p.obj_ctx = &fc;
+        if (ss_runner_pass(r, &p, e)) return -1;
+        memcpy(y + off, b.y, sizeof(int32_t) * (size_t)b.n);
+        off += (size_t)b.n;
+    }
+    if (rc < 0) return -1;
+    if (off != n) return ss_fail(e, "k-NN features: %zu of %zu samples", off, n);
+    ss_l2_normalize_rows(cls, n, C);
+    ss_l2_normalize_rows(pool, n, C);
+    return 0;
+}

@@ -6,6 +6,9 @@
  *
  * Similarities are one sgemm per block of queries (single precision, the
  * caller's BLAS threads); no allocation beyond one block of similarities.
+ * ss_knn_features computes what they compare (class token, pooled patch
+ * tokens) over a data set through a runner: dino-train's monitor and
+ * vit-fwd --knn share it, so the two give the same figure.
  */
 #ifndef SS_KNN_H
 #define SS_KNN_H
@@ -14,6 +17,9 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "loader.h"
+#include "runner.h"
+#include "vit.h"
 
 /* Rows of x (n,D) scaled to unit L2 norm (x / max(|x|, 1e-12), as
  * F.normalize). */
@@ -26,5 +32,15 @@ void ss_l2_normalize_rows(float *x, size_t n, int D);
 int ss_knn_classify(const float *train, const int32_t *ytr, size_t ntr, const float *query,
                     const int32_t *yq, size_t nq, int D, int nclasses, int k, double T,
                     int32_t *pred, long *correct, ss_err *e);
+
+/* The features a k-NN reads, from one forward of params (NULL: the slot
+ * model's own) over every sample of the loader's epoch 0 (dataset order,
+ * as a loader without shuffling serves it): the class tokens after the
+ * final norm into cls (n,C) and the mean of the final-normed patch tokens
+ * (DINO's avgpool_patchtokens) into pool (n,C), both L2-normalised; labels
+ * into y (n). slot is a forward-only runner slot of model m. The loader
+ * must serve exactly n samples. */
+int ss_knn_features(ss_runner *r, int slot, const ss_vit *m, const float *params, ss_loader *l, size_t n,
+                    float *cls, float *pool, int32_t *y, ss_err *e);
 
 #endif

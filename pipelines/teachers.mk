@@ -58,8 +58,10 @@ $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv &: $(DINO)/probe.traine
 	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/ssl.val.tsv 2>/dev/null
 	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
 
-$(TEACHERS_OUT)/ssl.safetensors: $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv $(BIN)/ssta-ckpt
+$(TEACHERS_OUT)/ssl.safetensors: $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv $(DINO)/knn-test.tsv $(BIN)/ssta-ckpt
 	$(BIN)/ssta-ckpt export $(DINO)/probe.st -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS) DINO_PRESET=$(DINO_PRESET) DINO_THREADS=$(DINO_THREADS)" \
 	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher \
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.val.tsv) \
-	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv)
+	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv) \
+	    --set ssta.knn_test=$$(awk -F'\t' 'NR==2{print $$6}' $(DINO)/knn-test.tsv) \
+	    --set "ssta.knn_protocol=knn_test: class token, cosine, k 20, T 0.07, fashion-mnist:test against the whole fashion-mnist:train (vit-fwd --knn; raw pixels 0.8431)"

@@ -223,55 +223,7 @@ static void fill_dino_cfg(const opts *o, const ss_vit_cfg *c, ss_dino_cfg *dc)
     ss_adamw_defaults(&dc->opt);
 }
 
-/* ---------------------------------------------------------------- features */
-
-typedef struct feat_ctx {
-    const ss_vit *m;
-    float *dst, *pool;   /* rows of this batch */
-} feat_ctx;
-
-static int feat_objective(void *arg, ss_objio *io, ss_err *e)
-{
-    (void)e;
-    feat_ctx *c = arg;
-    size_t off = (size_t)io->lo * c->m->cfg.embed_dim;
-    ss_vit_get_features(c->m, io->acts[0], io->n, c->dst + off);
-    ss_vit_get_pooled(c->m, io->acts[0], io->n, c->pool + off);
-    return 0;
-}
-
-/* From one forward of params on every sample of the loader's epoch 0
- * (dataset order): the class tokens (after the final norm) into out (n,C)
- * and the mean of the final-normed patch tokens into pool (n,C), both
- * L2-normalised; labels into y. */
-static int features(ss_runner *r, int slot, const ss_vit *m, const float *params, ss_loader *l, size_t n,
-                    float *out, float *pool, int32_t *y, ss_err *e)
-{
-    if (ss_loader_start_epoch(l, 0, e)) return -1;
-    size_t off = 0;
-    ss_batch b;
-    int rc;
-    int C = m->cfg.embed_dim;
-    while ((rc = ss_loader_next(l, &b, e)) == 1) {
-        if (off + (size_t)b.n > n) return ss_fail(e, "internal error: more samples than the data set holds");
-        feat_ctx fc = {m, out + off * C, pool + off * C};
-        ss_pass p;
-        memset(&p, 0, sizeof p);
-        p.B = b.n;
-        p.nitems = 1;
-        p.item[0] = (ss_pass_item){.slot = slot, .params = params, .x = b.x};
-        p.obj = feat_objective;
-        p.obj_ctx = &fc;
-        if (ss_runner_pass(r, &p, e)) return -1;
-        memcpy(y + off, b.y, sizeof(int32_t) * (size_t)b.n);
-        off += (size_t)b.n;
-    }
-    if (rc < 0) return -1;
-    if (off != n) return ss_fail(e, "internal error: %zu of %zu samples", off, n);
-    ss_l2_normalize_rows(out, n, C);
-    ss_l2_normalize_rows(pool, n, C);
-    return 0;
-}
+/* ---------------------------------------------------------------- k-NN monitor */
 
 typedef struct knn_eval {
     ss_dataset *dm, *dq;      /* memory, queries */
@@ -289,8 +241,8 @@ static void knn_top1(const opts *o, knn_eval *k, ss_runner *r, const ss_vit *m, 
 {
     ss_err e;
     size_t nm = ss_dataset_len(k->dm), nq = ss_dataset_len(k->dq);
-    if (features(r, k->slot, m, params, k->lm, nm, k->fm, k->pm, k->ym, &e) ||
-        features(r, k->slot, m, params, k->lq, nq, k->fq, k->pq, k->yq, &e))
+    if (ss_knn_features(r, k->slot, m, params, k->lm, nm, k->fm, k->pm, k->ym, &e) ||
+        ss_knn_features(r, k->slot, m, params, k->lq, nq, k->fq, k->pq, k->yq, &e))
         tool_die("k-NN features: %s", e.msg);
     for (int i = 0; i < 2; i++) {
         long hits;

@@ -12,6 +12,7 @@
 #include "data.h"
 #include "ident.h"
 #include "io.h"
+#include "knn.h"
 #include "modelfile.h"
 #include "metrics.h"
 #include "safetensors.h"
@@ -23,7 +24,9 @@
 #define PRODUCER "vit-fwd 0.1"
 
 typedef struct opts {
-    const char *model, *data, *out, *report, *attn, *zero, *preset;
+    const char *model, *data, *out, *report, *attn, *zero, *preset, *knn;
+    int knn_k;
+    double knn_t;
     int batch, threads, loader_threads, features, block_cls, pool, eval_only, img, heads, level, skip_corrupt;
 } opts;
 
@@ -39,6 +42,9 @@ static void usage(void)
         "  attn.<l> [n,heads,N,N] (attention probabilities of block l, chosen heads).\n"
         "With labels, top-1/top-5 go to stderr and as a TSV table (data, n, top1, top5)\n"
         "to stdout when the stream goes to a file, or to --report FILE.\n"
+        "With --knn, also DINO's weighted k-NN top-1 of the class token and of the\n"
+        "pooled patch tokens against a labelled memory (the table gains knn_memory,\n"
+        "knn_top1, knn_pool_top1), as dino-train's monitor computes it.\n"
         "\n"
         "  --model CKPT        safetensors checkpoint (timm names; ssta metadata or --preset)\n"
         "  --data SPEC         dataset (default stream:- = image records on stdin)\n"
@@ -49,6 +55,8 @@ static void usage(void)
         "  --block-cls         add block_cls\n"
         "  --attn SEL          add attention: blocks[:heads], e.g. 9,10,11 or 11:0,2 or all\n"
         "  --zero-heads L:H,.. switch heads off (their attention output set to 0)\n"
+        "  --knn SPEC          k-NN memory (labelled dataset), e.g. fashion-mnist:train\n"
+        "  --knn-k N [20]  --knn-t X [0.07]  neighbours, temperature of the votes\n"
         "  --img N             input side (position embedding interpolated; default the model's)\n"
         "  --preset NAME, --heads N  architecture for a checkpoint without ssta metadata\n"
         "  --batch N [128]  --threads N [2]  --level N (zstd level, 0 = none) [3]\n"
@@ -58,7 +66,7 @@ static void usage(void)
         "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
 }
 
-enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_POOL, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL, O_SKIP };
+enum { O_MODEL = 256, O_DATA, O_REPORT, O_ATTN, O_ZERO, O_PRESET, O_BATCH, O_THREADS, O_LTHREADS, O_FEAT, O_POOL, O_BCLS, O_EVAL, O_IMG, O_HEADS, O_LEVEL, O_SKIP, O_KNN, O_KNNK, O_KNNT };
 
 static void parse(int argc, char **argv, opts *o)
 {
@@ -68,9 +76,11 @@ static void parse(int argc, char **argv, opts *o)
         {"batch", 1, 0, O_BATCH}, {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
         {"features", 0, 0, O_FEAT}, {"pool", 1, 0, O_POOL},
         {"block-cls", 0, 0, O_BCLS}, {"eval-only", 0, 0, O_EVAL}, {"img", 1, 0, O_IMG},
-        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"skip-corrupt", 0, 0, O_SKIP}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"heads", 1, 0, O_HEADS}, {"level", 1, 0, O_LEVEL}, {"skip-corrupt", 0, 0, O_SKIP},
+        {"knn", 1, 0, O_KNN}, {"knn-k", 1, 0, O_KNNK}, {"knn-t", 1, 0, O_KNNT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->batch = 128; o->threads = 2; o->loader_threads = 1; o->out = "-"; o->data = "stream:-"; o->level = 3;
+    o->knn_k = 20; o->knn_t = 0.07;
     int c;
     while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
@@ -96,6 +106,9 @@ static void parse(int argc, char **argv, opts *o)
         case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
         case O_LEVEL: o->level = (int)tool_parse_long("--level", optarg, 0, 19); break;
         case O_SKIP: o->skip_corrupt = 1; break;
+        case O_KNN: o->knn = optarg; break;
+        case O_KNNK: o->knn_k = (int)tool_parse_long("--knn-k", optarg, 1, 100000); break;
+        case O_KNNT: o->knn_t = tool_parse_double("--knn-t", optarg, 1e-6, 1e6); break;
         default: tool_usage_error("unknown option");
         }
     }
@@ -161,8 +174,9 @@ int main(int argc, char **argv)
     ss_vit *m = &mf.m;
     ss_vit_cfg c = m->cfg;
     int L = c.depth, NH = c.num_heads, K = c.num_classes, D = c.embed_dim;
-    if (K <= 0 && !o.features && !o.pool && !o.block_cls && !o.attn)
-        tool_usage_error("%s has no classification head: ask for --features, --pool, --block-cls or --attn", o.model);
+    if (K <= 0 && !o.features && !o.pool && !o.block_cls && !o.attn && !o.knn)
+        tool_usage_error("%s has no classification head: ask for --features, --pool, --block-cls, --attn or --knn",
+                         o.model);
     uint8_t *selb = calloc((size_t)L, 1), *selh = calloc((size_t)NH, 1);
     if (!selb || !selh) tool_die("out of memory");
     if (o.attn) tool_parse_block_heads("--attn", o.attn, L, NH, selb, selh);
@@ -213,6 +227,37 @@ int main(int argc, char **argv)
     ss_loader *ld = ss_loader_new(d, tf, &lc, side, side, c.in_chans, &e);
     if (!ld || ss_loader_start_epoch(ld, 0, &e)) tool_die_err(&e);
 
+    /* --knn: the memory's features first (same transform, same model), the
+     * queries' are gathered during the main pass */
+    ss_dataset *dm = NULL;
+    float *mf_cls = NULL, *mf_pool = NULL, *qf_cls = NULL, *qf_pool = NULL;
+    int32_t *my = NULL, *qy = NULL;
+    size_t nmem = 0;
+    if (o.knn) {
+        if (!(dm = ss_dataset_open(o.knn, &e))) tool_die("--knn: %s", e.msg);
+        nmem = ss_dataset_len(dm);
+        if (nmem == 0) tool_die("--knn: %s is empty", ss_dataset_spec(dm));
+        mf_cls = malloc(sizeof(float) * nmem * D);
+        mf_pool = malloc(sizeof(float) * nmem * D);
+        my = malloc(sizeof(int32_t) * nmem);
+        qf_cls = malloc(sizeof(float) * (n ? n : 1) * D);
+        qf_pool = malloc(sizeof(float) * (n ? n : 1) * D);
+        qy = malloc(sizeof(int32_t) * (n ? n : 1));
+        if (!mf_cls || !mf_pool || !my || !qf_cls || !qf_pool || !qy) tool_die("out of memory for k-NN features");
+        ss_loader_cfg mc = {.batch = o.batch, .seed = 0, .shuffle = 0, .drop_last = 0, .threads = o.loader_threads};
+        ss_loader *lm = ss_loader_new(dm, tf, &mc, side, side, c.in_chans, &e);
+        if (!lm) tool_die("--knn: %s", e.msg);
+        tool_warn("k-NN memory %s: features of %zu images", ss_dataset_spec(dm), nmem);
+        double tm = tool_now();
+        if (ss_knn_features(run, slot, m, NULL, lm, nmem, mf_cls, mf_pool, my, &e))
+            tool_die("--knn: %s: %s", ss_dataset_spec(dm), e.msg);
+        ss_loader_free(lm);
+        for (size_t i = 0; i < nmem; i++)
+            if (my[i] < 0) tool_die("--knn: %s has unlabelled images (index %zu): a k-NN memory needs labels",
+                                    ss_dataset_spec(dm), i);
+        tool_warn("k-NN memory: %zu images in %.1f s", nmem, tool_now() - tm);
+    }
+
     ss_swriter *out = NULL;
     if (!o.eval_only) {
         tool_refuse_tty_stdout(o.out);
@@ -255,8 +300,8 @@ int main(int argc, char **argv)
             (o.block_cls && !(tb = ss_record_add(&r, "block_cls", SS_F32, 3, sb, NULL, &e))))
             tool_die_err(&e);
         g.logits = tl ? tl->data : NULL;
-        g.feat = tfe ? tfe->data : NULL;
-        g.pool = tpo ? tpo->data : NULL;
+        g.feat = tfe ? tfe->data : qf_cls ? qf_cls + done * D : NULL;
+        g.pool = tpo ? tpo->data : qf_pool ? qf_pool + done * D : NULL;
         g.bcls = tb ? tb->data : NULL;
         for (int l = 0; l < L; l++) {
             g.attn[l] = NULL;
@@ -278,6 +323,19 @@ int main(int argc, char **argv)
                 ss_dataset_item_name(d, (size_t)idx[g.bad[w]], item, sizeof item);
                 tool_die("%s: non-finite logits for %s (index %lld)", o.model, item, (long long)idx[g.bad[w]]);
             }
+        if (qy) {   /* the queries' k-NN features and labels */
+            if (tfe) memcpy(qf_cls + done * D, tfe->data, sizeof(float) * (size_t)B * D);
+            if (tpo) memcpy(qf_pool + done * D, tpo->data, sizeof(float) * (size_t)B * D);
+            for (int j = 0; j < B; j++) {
+                if (bt.y[j] < 0) {
+                    char item[512];
+                    ss_dataset_item_name(d, (size_t)idx[j], item, sizeof item);
+                    tool_die("--knn: %s has no label (%s): k-NN accuracy needs labelled --data", item,
+                             ss_dataset_spec(d));
+                }
+                qy[done + j] = bt.y[j];
+            }
+        }
         if (out && ss_swriter_put(out, &r, &e)) tool_die_err(&e);
         ss_record_free(&r);
         done += (size_t)B;
@@ -293,24 +351,51 @@ int main(int argc, char **argv)
     ss_topk_init(&tk);
     for (int w = 0; w < o.threads; w++) ss_topk_merge(&tk, &g.tk[w]);
     tool_report_skipped(ss_dataset_spec(d), skipped, &skip1);
+    double kacc[2] = {0, 0};
+    if (o.knn) {   /* class token, pooled patch tokens */
+        if (done == 0) tool_die("--knn: %s gave no images", ss_dataset_spec(d));
+        int ncl = ss_dataset_nclasses(dm) > ss_dataset_nclasses(d) ? ss_dataset_nclasses(dm) : ss_dataset_nclasses(d);
+        ss_l2_normalize_rows(qf_cls, done, D);
+        ss_l2_normalize_rows(qf_pool, done, D);
+        for (int i = 0; i < 2; i++) {
+            long hits;
+            if (ss_knn_classify(i ? mf_pool : mf_cls, my, nmem, i ? qf_pool : qf_cls, qy, done, D, ncl, o.knn_k, o.knn_t,
+                                NULL, &hits, &e))
+                tool_die("--knn: %s", e.msg);
+            kacc[i] = (double)hits / (double)done;
+        }
+        tool_warn("%s: k-NN top-1 %.2f%% (class token), %.2f%% (pooled patch tokens); memory %s (%zu images), "
+                  "k %d, T %g", ss_dataset_spec(d), 100 * kacc[0], 100 * kacc[1], ss_dataset_spec(dm), nmem, o.knn_k,
+                  o.knn_t);
+    }
+    int have_top = 0;
+    double a1 = 0, a5 = 0;
     if (tk.outside > 0) {
         tool_warn("%s: %ld of %ld labelled images have labels >= %d, the model's class count: no accuracy reported",
                   ss_dataset_spec(d), tk.outside, tk.outside + tk.n, K);
     } else if (tk.n > 0) {
-        long labelled = tk.n;
-        double a1 = 100.0 * tk.top1 / labelled, a5 = 100.0 * tk.top5 / labelled;
+        have_top = 1;
+        a1 = 100.0 * tk.top1 / tk.n;
+        a5 = 100.0 * tk.top5 / tk.n;
         tool_warn("%s: top-1 %.2f%%  top-5 %.2f%%  (%ld labelled images, %.0f img/s)", ss_dataset_spec(d), a1, a5,
-                  labelled, done / (tool_now() - t0));
-        const char *rp = o.report ? o.report : (o.eval_only || strcmp(o.out, "-")) ? "-" : NULL;
-        if (rp) {   /* the table: --report FILE atomically, else stdout */
-            ss_afile a;
-            if (ss_afile_open(&a, rp, &e)) tool_die_err(&e);
-            fprintf(a.f, "data\tn\ttop1\ttop5\n%s\t%ld\t%.4f\t%.4f\n", ss_dataset_spec(d), labelled, a1 / 100, a5 / 100);
-            if (ss_afile_commit(&a, &e)) tool_die_err(&e);
-        }
+                  tk.n, done / (tool_now() - t0));
+    }
+    const char *rp = o.report ? o.report : (o.eval_only || strcmp(o.out, "-")) ? "-" : NULL;
+    if (rp && (have_top || o.knn)) {   /* the table: --report FILE atomically, else stdout */
+        ss_afile a;
+        if (ss_afile_open(&a, rp, &e)) tool_die_err(&e);
+        fprintf(a.f, "data\tn\ttop1\ttop5%s\n%s\t%ld", o.knn ? "\tknn_memory\tknn_top1\tknn_pool_top1" : "",
+                ss_dataset_spec(d), have_top ? tk.n : (long)done);
+        if (have_top) fprintf(a.f, "\t%.4f\t%.4f", a1 / 100, a5 / 100);
+        else fprintf(a.f, "\t-\t-");
+        if (o.knn) fprintf(a.f, "\t%s\t%.4f\t%.4f", ss_dataset_spec(dm), kacc[0], kacc[1]);
+        fprintf(a.f, "\n");
+        if (ss_afile_commit(&a, &e)) tool_die_err(&e);
     }
     ss_runner_free(run);
     free(idx); free(lab); free(selb); free(selh);
+    free(mf_cls); free(mf_pool); free(my); free(qf_cls); free(qf_pool); free(qy);
+    if (dm) ss_dataset_close(dm);
     ss_transform_free(tf);
     ss_dataset_close(d);
     ss_modelfile_close(&mf);

@@ -5,7 +5,7 @@
 # figures of the table (class token, pooled patch tokens) reproduced from
 # vit-fwd --features --pool avg by tests/fixtures/knn_check.py (numpy;
 # skipped without it), and a linear probe of the teacher with
-# distill-step --optim sgd.
+# distill-step --optim sgd; vit-fwd --knn gives the table's k-NN figures.
 . "$SSTA_ROOT/tests/cli-lib.sh"
 cli_setup dino_train
 DT="$SSTA_BIN/dino-train"
@@ -67,6 +67,20 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
 else
     echo "skip: no numpy for the independent k-NN check"
 fi
+
+# vit-fwd --knn: the monitor's two figures (the same features, the same
+# rule) from a backbone file, with the table's memory and queries
+expect 0 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --knn fashion-mnist:train,n=96 --eval-only \
+    --report "$T/knn.tsv"
+head -1 "$T/knn.tsv" | grep -q "^data	n	top1	top5	knn_memory	knn_top1	knn_pool_top1$" || fail "--knn report header"
+got=$(tail -1 "$T/knn.tsv" | cut -f2-4,6-7)
+want="60	-	-	$(tail -1 "$T/a.out" | cut -f10-11)"
+tail -1 "$T/knn.tsv" | cut -f5 | grep -q "^fashion-mnist:train,n=96" || fail "--knn report: memory column"
+[ "$got" = "$want" ] || fail "vit-fwd --knn: '$got', table '$want'"
+expect 2 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --knn fashion-mnist:train,n=96 --knn-k 0 --eval-only
+expect 1 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --knn nosuch:x --eval-only --report "$T/knn2.tsv"
+has "$T/err" "^vit-fwd: --knn: "
+[ -e "$T/knn2.tsv" ] && fail "a failed --knn run left its report"
 
 # the teacher under a linear probe with DINO's optimizer (SGD, momentum)
 DS="$SSTA_BIN/distill-step"
