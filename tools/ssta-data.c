@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "data.h"
 #include "io.h"
+#include "knn.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -31,6 +32,8 @@ static const char usage_main[] =
     "  bench [-p PRESET] [-s SIZE] [-t THREADS] [-b BATCH] [-k BATCHES] SPEC\n"
     "                                 loader throughput (TSV on stdout)\n"
     "  check SPEC                     decode every sample; name each unreadable one\n"
+    "  knn [-k K] [-T TEMP] [-s SIZE] MEMORY QUERY\n"
+    "                                 raw-pixel k-NN top-1 of QUERY against MEMORY\n"
     "\n"
     "'ssta-data COMMAND --help' describes each command. Exit status: 0 success,\n"
     "1 bad or unreadable data, 2 usage error.\n";
@@ -83,6 +86,18 @@ static const char usage_check[] =
     "Decodes every sample of SPEC. Each one that cannot be read or decoded is\n"
     "reported on standard error as 'ssta-data: <file or member or record>: <why>';\n"
     "a summary line 'SPEC: N samples, K unreadable' follows. Exit status 1 if K > 0.\n";
+
+static const char usage_knn[] =
+    "Usage: ssta-data knn [-k K] [-T TEMP] [-s SIZE] [-o FILE] MEMORY QUERY\n"
+    "The raw-pixel baseline of a feature k-NN: every image of both labelled data\n"
+    "sets at SIZE x SIZE (default: MEMORY's height; eval transform), pixels scaled\n"
+    "to [0,1] with no other normalisation, as a vector; DINO's weighted k-NN rule\n"
+    "(rows L2-normalised, cosine similarity, the K most similar MEMORY images vote\n"
+    "with weight exp(sim/TEMP), lowest class on a tie), the rule vit-fwd --knn\n"
+    "applies to a model's features. Prints a TSV table (memory, query, n, k, t,\n"
+    "top1) to standard output or atomically to FILE.\n"
+    "  -k, --k K        neighbours (default 20)\n"
+    "  -T, --temp TEMP  vote temperature (default 0.07)\n";
 
 static ss_dataset *open_spec(const char *spec)
 {
@@ -369,6 +384,87 @@ static int cmd_check(int argc, char **argv)
     return bad ? 1 : 0;
 }
 
+/* Every image of d as a [0,1] pixel vector (n, c*size*size), labels into y. */
+static float *pixel_rows(ss_dataset *d, int size, int c, int32_t *y)
+{
+    ss_err e;
+    float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    ss_transform *t = ss_transform_new("eval", size, size, c, zero, one, &e);
+    if (!t) tool_die_err(&e);
+    ss_loader_cfg cfg = {.batch = 256, .seed = 0, .shuffle = 0, .threads = 1};
+    ss_loader *l = ss_loader_new(d, t, &cfg, size, size, c, &e);
+    if (!l || ss_loader_start_epoch(l, 0, &e)) tool_die_err(&e);
+    size_t n = ss_dataset_len(d), D = (size_t)c * size * size, off = 0;
+    float *x = malloc(sizeof(float) * (n ? n : 1) * D);
+    if (!x) tool_die("out of memory for %zu images of %zu pixels", n, D);
+    ss_batch b;
+    int rc;
+    while ((rc = ss_loader_next(l, &b, &e)) == 1) {
+        memcpy(x + off * D, b.x, sizeof(float) * (size_t)b.n * D);
+        for (int i = 0; i < b.n; i++) {
+            if (b.y[i] < 0) tool_die("%s: sample %zu has no label: k-NN needs labels", ss_dataset_spec(d), off + i);
+            y[off + i] = b.y[i];
+        }
+        off += (size_t)b.n;
+        tool_progress("%s: %zu/%zu images", ss_dataset_spec(d), off, n);
+    }
+    tool_progress_end();
+    if (rc < 0) tool_die_err(&e);
+    ss_loader_free(l);
+    ss_transform_free(t);
+    ss_l2_normalize_rows(x, off, (int)D);
+    return x;
+}
+
+static int cmd_knn(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_knn, stdout), 0;
+    long k = 20, size = 0;
+    double temp = 0.07;
+    const char *out = "-";
+    int opt;
+    static const struct option lo[] = {{"k", required_argument, 0, 'k'}, {"temp", required_argument, 0, 'T'},
+                                       {"size", required_argument, 0, 's'}, {"output", required_argument, 0, 'o'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    while ((opt = tool_getopt(argc, argv, "k:T:s:o:", lo)) != -1) {
+        switch (opt) {
+        case 'k': k = tool_parse_long("--k", optarg, 1, 100000); break;
+        case 'T': temp = tool_parse_double("--temp", optarg, 1e-6, 1e6); break;
+        case 's': size = tool_parse_long("--size", optarg, 1, 4096); break;
+        case 'o': out = optarg; break;
+        default: tool_usage_error("unknown option");
+        }
+    }
+    if (argc - optind != 2) tool_usage_error("need MEMORY and QUERY");
+    ss_dataset *dm = open_spec(argv[optind]), *dq = open_spec(argv[optind + 1]);
+    int h, w, c, hq, wq, cq;
+    ss_dataset_geometry(dm, &h, &w, &c);
+    ss_dataset_geometry(dq, &hq, &wq, &cq);
+    if (!c) c = 3;
+    if (cq && cq != c) tool_die("%s has %d channels, %s %d", ss_dataset_spec(dm), c, ss_dataset_spec(dq), cq);
+    if (!size) size = h > 0 ? h : 224;
+    size_t nm = ss_dataset_len(dm), nq = ss_dataset_len(dq);
+    if (!nm || !nq) tool_die("%s: empty", nm ? ss_dataset_spec(dq) : ss_dataset_spec(dm));
+    int32_t *ym = malloc(sizeof(int32_t) * nm), *yq = malloc(sizeof(int32_t) * nq);
+    if (!ym || !yq) tool_die("out of memory");
+    float *xm = pixel_rows(dm, (int)size, c, ym), *xq = pixel_rows(dq, (int)size, c, yq);
+    int ncl = ss_dataset_nclasses(dm) > ss_dataset_nclasses(dq) ? ss_dataset_nclasses(dm) : ss_dataset_nclasses(dq);
+    ss_err e;
+    long hits;
+    if (ss_knn_classify(xm, ym, nm, xq, yq, nq, c * (int)size * (int)size, ncl, (int)k, temp, NULL, &hits, &e))
+        tool_die_err(&e);
+    ss_afile a;
+    if (ss_afile_open(&a, out, &e)) tool_die_err(&e);
+    fprintf(a.f, "memory\tquery\tn\tk\tt\ttop1\n%s\t%s\t%zu\t%ld\t%g\t%.4f\n", ss_dataset_spec(dm),
+            ss_dataset_spec(dq), nq, k, temp, (double)hits / (double)nq);
+    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
+    free(xm); free(xq); free(ym); free(yq);
+    ss_dataset_close(dm);
+    ss_dataset_close(dq);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tool_init("ssta-data");
@@ -384,6 +480,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "view")) return cmd_view(argc, argv);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "check")) return cmd_check(argc, argv);
+    if (!strcmp(cmd, "knn")) return cmd_knn(argc, argv);
     if (cmd[0] == '-') tool_usage_error("unknown option '%s' (options follow the COMMAND)", cmd);
     tool_usage_error("unknown command '%s'", cmd);
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # data_ssta_data.sh — the ssta-data tool end to end on Fashion-MNIST:
 # info / classes / export (file and pipe) / stream: round trip / view / bench /
-# check (unreadable images named),
+# check (unreadable images named), knn (raw-pixel k-NN against numpy),
 # the missing-dataset message (spec dir= and SSTA_FASHION_MNIST_DIR), and
 # the exit status of usage and data errors.
 set -u
@@ -107,5 +107,27 @@ has "$T/err" "4 samples, 2 unreadable"
 rm "$T/imgs/b/cut.png" "$T/imgs/a/fake.jpg"
 expect 0 "$SD" check "folder:$T/imgs"
 has "$T/err" "2 samples, 0 unreadable"
+
+# knn: the raw-pixel k-NN equals an independent numpy one on the exported
+# pixels (tests/fixtures/knn_check.py --key image)
+expect 0 "$SD" knn -o "$T/knn.tsv" fashion-mnist:train,n=300 fashion-mnist:val,n=120
+head -1 "$T/knn.tsv" | grep -q "^memory	query	n	k	t	top1$" || fail "knn header"
+[ "$(tail -1 "$T/knn.tsv" | cut -f3-5)" = "120	20	0.07" ] || fail "knn n/k/t: $(tail -1 "$T/knn.tsv")"
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    expect 0 "$SD" export -u -o "$T/km.sts" fashion-mnist:train,n=300
+    expect 0 "$SD" export -u -o "$T/kq.sts" fashion-mnist:val,n=120
+    for k in 20 3; do
+        expect 0 "$SD" knn -k $k fashion-mnist:train,n=300 fashion-mnist:val,n=120
+        got=$(tail -1 "$T/out" | cut -f6)
+        want=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_check.py" --k $k --key image "$T/km.sts" "$T/kq.sts" | cut -f1)
+        [ "$got" = "$want" ] || fail "knn -k $k: $got, numpy $want"
+    done
+else
+    echo "skip: no numpy for the independent pixel k-NN check"
+fi
+expect 2 "$SD" knn fashion-mnist:train,n=5
+expect 2 "$SD" knn -k 0 fashion-mnist:train,n=5 fashion-mnist:val,n=5
+expect 1 "$SD" knn -o "$T/knn2.tsv" nosuch:x fashion-mnist:val,n=5
+[ -e "$T/knn2.tsv" ] && fail "a failed knn left its output"
 
 cli_finish data_ssta_data
