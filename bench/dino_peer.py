@@ -13,6 +13,10 @@ the student (timm-style per-sample). Random inputs, no data loading.
     /usr/bin/python3 bench/dino_peer.py [--dim 192 --depth 6 --heads 6]
         [--global 28 --local 16 --nlocal 2] [--out-dim 4096 --hidden 2048]
         [--batch 64] [--seconds 20] [--ours BIN/dino-train] [--ours-threads 2]
+    /usr/bin/python3 bench/dino_peer.py --child --steps N --torch-threads T
+        --blas-threads B [shape options]     one setting, exactly 1 + N steps
+        (to time the whole process against dino-train --bench --bench-parts 0
+        --bench-steps N)
 
 Output (TSV, stdout): one row per setting (impl, torch_threads,
 blas_threads, img_s), then the ratio of ours over the best peer setting.
@@ -171,6 +175,13 @@ def peer(a):
             for pq, pk in zip(student.parameters(), teacher.parameters()):
                 pk.mul_(0.996).add_(0.004 * pq.detach())
 
+    if a.steps:   # exactly 1 + steps steps, for whole-process timing (as dino-train --bench-parts 0)
+        step()
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        print("%.2f" % (a.steps * B / (time.perf_counter() - t0)))
+        return
     for _ in range(2):
         step()
     n, t0 = 0, time.perf_counter()
@@ -199,6 +210,7 @@ def main():
     ap.add_argument("--ours-threads", type=int, default=2)
     ap.add_argument("--ours-steps", type=int, default=10)
     ap.add_argument("--child", action="store_true")
+    ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--blas-threads", type=int, default=1)
     a = ap.parse_args()

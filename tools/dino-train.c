@@ -34,7 +34,7 @@ typedef struct opts {
     int epochs, batch, threads, loader_threads, steps_per_epoch, knn_k, eval_batch;
     double knn_t;
     uint64_t seed;
-    int bench, bench_steps;
+    int bench, bench_steps, bench_parts;
 } opts;
 
 static void usage(void)
@@ -80,7 +80,7 @@ static void usage(void)
         "  --teacher-out FILE   the teacher backbone alone (timm names, no classifier)\n"
         "  --log FILE           the TSV table, rewritten atomically each epoch\n"
         "  --bench              time one step and its parts on random views\n"
-        "                       (--bench-steps N [5]); TSV to stdout\n"
+        "                       (--bench-steps N [5], --bench-parts 0|1 [1]); TSV to stdout\n"
         "  -h, --help\n"
         "Exit status: 0 ok, 1 runtime/data error (incl. NaN loss), 2 usage error.\n");
 }
@@ -89,7 +89,7 @@ enum {
     O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_PRESET, O_CROPS, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_MLP, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
     O_TTEMP, O_WTT, O_WTTE, O_CM, O_MOM, O_LR, O_MINLR, O_WD, O_WDE, O_CLIP, O_DP, O_WARM, O_FREEZE,
-    O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS
+    O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -112,7 +112,7 @@ static void parse(int argc, char **argv, opts *o)
         {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
         {"steps-per-epoch", 1, 0, O_SPE}, {"knn-k", 1, 0, O_KNNK}, {"knn-t", 1, 0, O_KNNT},
         {"eval-batch", 1, 0, O_EVB}, {"seed", 1, 0, O_SEED}, {"bench", 0, 0, O_BENCH},
-        {"bench-steps", 1, 0, O_BSTEPS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"bench-steps", 1, 0, O_BSTEPS}, {"bench-parts", 1, 0, O_BPARTS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->crops = "dino";
     o->local = 16; o->nlocal = 2;
@@ -121,7 +121,7 @@ static void parse(int argc, char **argv, opts *o)
     o->lr = 5e-4; o->min_lr = 1e-6; o->wd = 0.04; o->wd_end = 0.4; o->clip = 3.0; o->drop_path = 0.1;
     o->warmup = 10; o->freeze_last = 1;
     o->epochs = 100; o->batch = 64; o->threads = 2; o->loader_threads = 1; o->knn_k = 20; o->knn_t = 0.07;
-    o->eval_batch = 256; o->bench_steps = 5;
+    o->eval_batch = 256; o->bench_steps = 5; o->bench_parts = 1;
     int c;
     while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
@@ -173,6 +173,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_SEED: o->seed = tool_parse_u64("--seed", optarg); break;
         case O_BENCH: o->bench = 1; break;
         case O_BSTEPS: o->bench_steps = (int)tool_parse_long("--bench-steps", optarg, 1, 100000); break;
+        case O_BPARTS: o->bench_parts = (int)tool_parse_long("--bench-parts", optarg, 0, 1); break;
         default: tool_usage_error("unknown option");
         }
     }
@@ -290,7 +291,7 @@ static int bench(const opts *o)
     int sg = ss_runner_slot(r, &m, B, dc.global, dc.global, -1, &e);
     if (sg < 0) tool_die_err(&e);
     double part[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 3 && o->bench_parts; k++) {
         ss_pass p;
         memset(&p, 0, sizeof p);
         p.B = B;
@@ -309,7 +310,7 @@ static int bench(const opts *o)
             if (ss_runner_pass(r, &p, &e)) tool_die_err(&e);
         part[k] = (tool_now() - t1) / o->bench_steps * (k == 0 ? 2 : 1);
     }
-    double head = step - part[0] - part[1] - part[2];
+    double head = o->bench_parts ? step - part[0] - part[1] - part[2] : 0;
     printf("impl\tdim\tdepth\theads\tglobal\tlocal\tnlocal\tout_dim\thidden\tbatch\tthreads\tstep_s\timg_s\t"
            "teacher_fwd_s\tstudent_global_s\tstudent_local_s\thead_loss_optim_s\n");
     printf("ssta\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t%.1f\t%.4f\t%.4f\t%.4f\t%.4f\n", c.embed_dim, c.depth,

@@ -1,0 +1,109 @@
+/* gemm_rate.c — the single-thread sgemm rate of this machine on the
+ * shapes a ViT step multiplies, and the FLOPs of one DINO step, so that a
+ * measured img/s can be read as a fraction of what the GEMMs allow.
+ * docs/dino.md ("Speed") has the results.
+ *
+ *   make build/bench/gemm_rate
+ *   build/bench/gemm_rate [--dim 192] [--depth 6] [--mlp 4] [--tokens 50]
+ *                         [--local-tokens 17] [--nlocal 2] [--rows 1600] [--seconds 2]
+ *
+ * Prints TSV on stdout: for each linear layer of a block (qkv, proj, fc1,
+ * fc2) in the three orientations a training step runs (forward y = x W^T,
+ * input gradient dx = dy W, weight gradient dW = dy^T x), the sgemm rate in
+ * GFLOP/s with one BLAS thread (the runner's workers each call
+ * single-threaded BLAS), M = --rows (a worker's samples x tokens); then a
+ * large square sgemm (2048^3) as the machine's best case; then the FLOPs
+ * of one DINO training sample (2 global views forward + backward, nlocal
+ * local views forward + backward, 2 teacher forwards; linear layers and
+ * attention products, 2 FLOPs per multiply-add, backward = 2 x forward).
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runner.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static float *randn(size_t n)
+{
+    float *p = malloc(sizeof(float) * n);
+    if (!p) {
+        fprintf(stderr, "gemm_rate: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return p;
+}
+
+/* C (M,N) = op(A) op(B), repeated for `secs`; GFLOP/s. */
+static double rate(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, double secs)
+{
+    float *A = randn((size_t)M * K), *B = randn((size_t)K * N), *C = randn((size_t)M * N);
+    int lda = ta == CblasNoTrans ? K : M, ldb = tb == CblasNoTrans ? N : K;
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);   /* warm */
+    long reps = 0;
+    double t0 = now(), t;
+    do {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
+        reps++;
+    } while ((t = now() - t0) < secs);
+    free(A); free(B); free(C);
+    return 2.0 * M * N * K * reps / t / 1e9;
+}
+
+/* Forward multiply-adds of one view of n tokens through the blocks. */
+static double view_macs(int n, int C, int L, double mlp)
+{
+    double H = mlp * C;
+    return (double)L * n * (3.0 * C * C + C * C + 2.0 * C * H + 2.0 * n * C);
+}
+
+int main(int argc, char **argv)
+{
+    int C = 192, L = 6, n = 50, nl = 17, nlocal = 2, M = 1600;
+    double mlp = 4, secs = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *o = argv[i], *v = argv[i + 1];
+        if (!strcmp(o, "--dim")) C = atoi(v);
+        else if (!strcmp(o, "--depth")) L = atoi(v);
+        else if (!strcmp(o, "--mlp")) mlp = atof(v);
+        else if (!strcmp(o, "--tokens")) n = atoi(v);
+        else if (!strcmp(o, "--local-tokens")) nl = atoi(v);
+        else if (!strcmp(o, "--nlocal")) nlocal = atoi(v);
+        else if (!strcmp(o, "--rows")) M = atoi(v);
+        else if (!strcmp(o, "--seconds")) secs = atof(v);
+        else {
+            fprintf(stderr, "gemm_rate: unknown option %s\n", o);
+            return 2;
+        }
+    }
+    if (C < 1 || L < 1 || n < 1 || M < 1 || mlp <= 0 || secs <= 0) {
+        fprintf(stderr, "gemm_rate: bad sizes\n");
+        return 2;
+    }
+    ss_blas_single_thread();
+    int H = (int)(mlp * C);
+    struct { const char *name; int in, out; } lin[] = {{"qkv", C, 3 * C}, {"proj", C, C}, {"fc1", C, H}, {"fc2", H, C}};
+    printf("layer\tpass\tM\tN\tK\tgflops\n");
+    for (int i = 0; i < 4; i++) {
+        int in = lin[i].in, out = lin[i].out;
+        printf("%s\tforward\t%d\t%d\t%d\t%.1f\n", lin[i].name, M, out, in, rate(CblasNoTrans, CblasTrans, M, out, in, secs));
+        printf("%s\tdinput\t%d\t%d\t%d\t%.1f\n", lin[i].name, M, in, out, rate(CblasNoTrans, CblasNoTrans, M, in, out, secs));
+        printf("%s\tdweight\t%d\t%d\t%d\t%.1f\n", lin[i].name, out, in, M, rate(CblasTrans, CblasNoTrans, out, in, M, secs));
+    }
+    printf("square\tforward\t2048\t2048\t2048\t%.1f\n", rate(CblasNoTrans, CblasNoTrans, 2048, 2048, 2048, secs));
+    double g = view_macs(n, C, L, mlp), lo = view_macs(nl, C, L, mlp);
+    double step = 2 * (2 * 3 * g + nlocal * 3 * lo + 2 * g);
+    printf("# DINO sample (2 global x %d tokens, %d local x %d tokens, dim %d, depth %d): %.3f GFLOP "
+           "(student global %.3f, local %.3f, teacher %.3f)\n",
+           n, nlocal, nl, C, L, step / 1e9, 2 * 2 * 3 * g / 1e9, 2 * nlocal * 3 * lo / 1e9, 2 * 2 * g / 1e9);
+    return 0;
+}
