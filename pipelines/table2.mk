@@ -78,17 +78,23 @@ T2_KD      ?= --kd-dir ts
 T2_CACHE_ENC ?= sqrt31
 T2_CACHE_LEVEL ?= 9
 
+# What a teacher's outputs (ranks, caches, the rows that use it) depend on,
+# as a pattern over the teacher's name: a stamp of its checked sum for the
+# shipped files (changed only when that teacher's sum changes, so replacing
+# one teacher reruns only what uses it), the file itself otherwise.
 ifeq ($(TEACHERS),shipped)
   TEACHER_DIR := data/teachers
-  T2_TEACHERS_OK = $(R)/teachers.ok
+  T2_TPAT = $(R)/teachers/%.ok
 else ifeq ($(TEACHERS),retrain)
   TEACHERS_OUT ?= runs/teachers
   TEACHER_DIR := $(TEACHERS_OUT)
-  T2_TEACHERS_OK = $(TEACHER_DIR)/sl1.safetensors $(TEACHER_DIR)/sl2.safetensors $(TEACHER_DIR)/ssl.safetensors
+  T2_TPAT = $(TEACHER_DIR)/%.safetensors
 else
   # TEACHERS=given: the three files are already in TEACHER_DIR (tests)
-  T2_TEACHERS_OK = $(TEACHER_DIR)/sl1.safetensors $(TEACHER_DIR)/sl2.safetensors $(TEACHER_DIR)/ssl.safetensors
+  T2_TPAT = $(TEACHER_DIR)/%.safetensors
 endif
+# $(call t2_tdep,TEACHER ...): those teachers' dependencies ('-' = none)
+t2_tdep = $(foreach t,$(filter-out -,$(1)),$(subst %,$(t),$(T2_TPAT)))
 
 T2_ROWS_TSV := pipelines/table2-rows.tsv
 T2_ALLROWS  := $(shell awk -F'\t' 'NR>1{print $$1}' $(T2_ROWS_TSV))
@@ -111,14 +117,19 @@ reproduce-table2: $(R)/table2.md $(R)/fig4.png
 
 # ---------------------------------------------------------------- teachers
 
-$(R)/teachers.ok: data/teachers/SHA256SUMS $(wildcard data/teachers/*.safetensors)
-	@mkdir -p $(R)
-	cd data/teachers && sha256sum --quiet -c SHA256SUMS
-	@touch $@
+# A shipped teacher's stamp holds its line of SHA256SUMS; it is rewritten
+# (and its dependents rerun) only when that line changes, after the file
+# was checked against it.
+$(R)/teachers/%.ok: data/teachers/%.safetensors data/teachers/SHA256SUMS
+	@mkdir -p $(@D)
+	@grep '  $*.safetensors$$' data/teachers/SHA256SUMS >$@.tmp || { rm -f $@.tmp; \
+	    echo "data/teachers/SHA256SUMS has no sum for $*.safetensors" >&2; exit 1; }
+	cd data/teachers && sha256sum --quiet -c $(abspath $@.tmp) || { rm -f $(abspath $@.tmp); exit 1; }
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # ---------------------------------------------------------------- head ranks
 
-$(R)/rank/%.tsv: $(T2_TEACHERS_OK) | $(BIN)/head-rank
+$(R)/rank/%.tsv: $(T2_TPAT) | $(BIN)/head-rank
 	@mkdir -p $(R)/rank
 	$(BIN)/head-rank --model $(TEACHER_DIR)/$*.safetensors --data $(T2_RANK) --layers $(T2_LAYERS) \
 	    --threads $(T2_THREADS) -o $@ 2>$(R)/rank/$*.log || { cat $(R)/rank/$*.log; exit 1; }
@@ -126,10 +137,10 @@ $(R)/rank/%.tsv: $(T2_TEACHERS_OK) | $(BIN)/head-rank
 .PRECIOUS: $(R)/rank/%.tsv
 $(R)/rank/%.imp: $(R)/rank/%.tsv
 	$(BIN)/head-rank --select imp --from $< >$@.tmp && mv $@.tmp $@
-$(R)/rank/%.avg: $(T2_TEACHERS_OK) | $(BIN)/head-rank
+$(R)/rank/%.avg: $(T2_TPAT) | $(BIN)/head-rank
 	@mkdir -p $(R)/rank
 	$(BIN)/head-rank --select avg --model $(TEACHER_DIR)/$*.safetensors --layers $(T2_LAYERS) >$@.tmp && mv $@.tmp $@
-$(R)/rank/%.rand: $(T2_TEACHERS_OK) | $(BIN)/head-rank
+$(R)/rank/%.rand: $(T2_TPAT) | $(BIN)/head-rank
 	@mkdir -p $(R)/rank
 	$(BIN)/head-rank --select rand --seed $(T2_RAND_SEED) --model $(TEACHER_DIR)/$*.safetensors \
 	    --layers $(T2_LAYERS) >$@.tmp && mv $@.tmp $@
@@ -140,7 +151,7 @@ $(R)/rank/%.rand: $(T2_TEACHERS_OK) | $(BIN)/head-rank
 # student's views of seed SEED; imp caches cover every epoch (the rows
 # without early stop read them all), avg and rand only the KD epochs.
 define T2_CACHE
-$(R)/cache/s$(1)/$(2)-$(3).sts: $(R)/rank/$(2).$(3) | $(BIN)/attn-dump
+$(R)/cache/s$(1)/$(2)-$(3).sts: $(R)/rank/$(2).$(3) $(call t2_tdep,$(2)) | $(BIN)/attn-dump
 	@mkdir -p $(R)/cache/s$(1)
 	$(BIN)/attn-dump --model $(TEACHER_DIR)/$(2).safetensors --select "$$$$(cat $$<)" --train $(T2_TRAIN) \
 	    --seed $(1) --batch $(T2_BATCH) $(T2_STEPS_OPT) \
@@ -165,7 +176,8 @@ t2_opts = $(strip \
     $(if $(filter-out -,$(call t2col,$(1),teacher0) $(call t2col,$(1),teacher1)),$(T2_KD)))
 
 define T2_ROW
-$(R)/runs/$(1)/s$(2)/test.tsv: $(call t2_deps,$(1),$(2)) $(T2_TEACHERS_OK) | $(BIN)/distill-step $(BIN)/vit-fwd
+$(R)/runs/$(1)/s$(2)/test.tsv: $(call t2_deps,$(1),$(2)) $(call t2_tdep,$(call t2col,$(1),teacher0) $(call t2col,$(1),teacher1)) \
+    | $(BIN)/distill-step $(BIN)/vit-fwd
 	@mkdir -p $(R)/runs/$(1)/s$(2)
 	$(BIN)/distill-step --train $(T2_TRAIN) --val $(T2_VAL) $(T2_STUDENT) --epochs $(T2_EPOCHS) \
 	    --batch $(T2_BATCH) $(T2_STEPS_OPT) --seed $(2) --threads $(T2_THREADS) $(T2_RECIPE) \

@@ -3,7 +3,8 @@
 # here (two supervised, one DINO backbone with a linear probe), then
 # `make reproduce-table2 PRESET=toy`: head ranks, selections, caches, the 13
 # student runs, the tables and the claims. A broken link anywhere fails it.
-# Then the same make again does nothing (every artefact is a file target).
+# Then the same make again does nothing (every artefact is a file target);
+# a replaced teacher replans only what uses it.
 . "$SSTA_ROOT/tests/cli-lib.sh"
 cli_setup table2_toy
 DS="$SSTA_BIN/distill-step"
@@ -40,6 +41,23 @@ ls "$T/r/cache/s1/" | grep -q 'ssl-imp.sts' || fail "no SSL cache"
 # nothing left to do
 $MK reproduce-table2 >"$T/out2" 2>&1 || fail "second make"
 grep -q '^\[' "$T/out2" && fail "second make ran students again"
+# a replaced teacher reruns what uses it, and only that
+touch "$TD/ssl.safetensors"
+$MK -n reproduce-table2 >"$T/plan1" 2>&1 || fail "make -n after touching ssl: $(tail -5 "$T/plan1")"
+grep -q -- "-o $T/r/cache/s1/ssl-imp.sts" "$T/plan1" || fail "new ssl teacher: its cache not planned"
+grep -q -- "-o $T/r/runs/SSTA_KD_early/s1/student.st" "$T/plan1" || fail "new ssl teacher: SSTA row not planned"
+for r in baseline SL_KD 2SL_KD_early; do
+    grep -q -- "-o $T/r/runs/$r/s1/student.st" "$T/plan1" && fail "new ssl teacher: row $r planned, it does not use ssl"
+done
+grep -q -- "-o $T/r/cache/s1/sl1-imp.sts" "$T/plan1" && fail "new ssl teacher: sl1's cache planned"
+# the shipped teachers' stamps: one line of SHA256SUMS each, checked, and
+# rewritten only when that line changes (so dependents do not rerun)
+MKS="make -s -C $SSTA_ROOT BIN=$SSTA_BIN BUILD=$SSTA_BUILD PRESET=toy TEACHERS=shipped R=$T/rs"
+$MKS "$T/rs/teachers/ssl.ok" >"$T/out3" 2>&1 || fail "ssl.ok: $(cat "$T/out3")"
+[ "$(cat "$T/rs/teachers/ssl.ok")" = "$(grep '  ssl.safetensors$' "$SSTA_ROOT/data/teachers/SHA256SUMS")" ] || fail "ssl.ok content"
+touch -d '2000-01-01' "$T/rs/teachers/ssl.ok"
+$MKS "$T/rs/teachers/ssl.ok" >"$T/out3" 2>&1 || fail "ssl.ok again: $(cat "$T/out3")"
+[ "$(stat -c %Y "$T/rs/teachers/ssl.ok")" -eq "$(date -d 2000-01-01 +%s)" ] || fail "unchanged sum rewrote ssl.ok"
 # another seed on top of a finished table: the new seed's caches and runs are
 # planned (they are not intermediate files make may skip), the old ones not
 $MK -n reproduce-table2 SEEDS="1 2" ROWS="baseline SSTA_KD_early" >"$T/plan" 2>&1 || fail "make -n SEEDS=1 2: $(tail -5 "$T/plan")"
