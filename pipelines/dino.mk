@@ -1,30 +1,30 @@
 # dino.mk — the self-supervised (DINO) teacher the project ships
-# (data/teachers/ssl.safetensors; docs/dino.md, "s96"): a 96/6/3 backbone
-# (fmnist-student without its classifier) trained with dino-train on the
-# whole training split, its k-NN monitored on the validation split against a
-# 10,000-image memory, then DINO's linear evaluation on the frozen backbone
-# (SGD momentum 0.9, cosine, no weight decay, class tokens of the last 4
-# blocks), its learning rate chosen on val (docs/dino.md); and the backbone's
-# k-NN top-1 on test against the whole training split (vit-fwd --knn: the
-# issue-12 bar, raw pixels 84.31 % with the same memory).
+# (data/teachers/ssl.safetensors; docs/dino.md, "t192"): a 192/6/6 backbone
+# (fmnist-teacher without its classifier, the supervised teachers' size)
+# trained with dino-train on the whole training split, its k-NN monitored on
+# the validation split against a 10,000-image memory, then DINO's linear
+# evaluation on the frozen backbone (SGD momentum 0.9, cosine, no weight
+# decay, class tokens of the last 4 blocks; learning rate chosen on val,
+# docs/dino.md), and the backbone's k-NN top-1 on test against the whole
+# training split (vit-fwd --knn: the issue-12 bar, raw pixels 84.31 % with
+# the same memory).
 #
-#   make dino-teacher                      (6 epochs, one worker: ~75 min idle)
-#   make dino-teacher DINO=runs/dino2 DINO_EPOCHS=20
-#   make dino-teacher DINO=runs/dino-t192 DINO_PRESET=fmnist-teacher DINO_THREADS=2
+#   make dino-teacher                      (6 epochs on both cores: ~1 h 50 min
+#                                           idle, then the probe ~16 min)
+#   make dino-teacher DINO=runs/dino2 DINO_EPOCHS=12
+#   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
+#                                          (the earlier 96/6/3 teacher, "s96")
 # Interrupted, `make dino-teacher` resumes from the last epoch's state.
 #
-# One worker (--threads 1, the probe too), as the shipped teacher was made;
-# the thread count is part of the result. The shipped file came from dino-train before
-# per-view drop path, so this rule makes a teacher of the same recipe, not
-# the same bytes.
+# The thread count is part of the result (the probe's too): the shipped
+# teacher was made with DINO_THREADS=2.
 
 DINO        ?= runs/dino-teacher
 DINO_EPOCHS ?= 6
 DINO_SEED   ?= 0
-# fmnist-teacher (192/6/6) for a teacher-sized backbone; the thread count
-# is part of the result (docs/dino.md, t192: both cores, 18 min per epoch).
-DINO_PRESET  ?= fmnist-student
-DINO_THREADS ?= 1
+# 192/6/6 on both cores: 18 min per epoch (docs/dino.md, t192).
+DINO_PRESET  ?= fmnist-teacher
+DINO_THREADS ?= 2
 
 .PHONY: dino-teacher
 dino-teacher: $(DINO)/probe.tsv $(DINO)/knn-test.tsv

@@ -5,7 +5,8 @@
 # with its command, source commit, seed and accuracies in its metadata, as
 # the project ships them in data/teachers/ (see data/teachers/README.md).
 #
-#   make -j3 teachers              train all three (times: data/teachers/README.md)
+#   make -j2 teachers              all three (the SL pair first: ~1 h; then DINO
+#                                  on both cores ~2 h 10 min; data/teachers/README.md)
 #   make -j2 teachers-sl           the two supervised ones (about 1 h, a core each)
 #   make teachers TEACHERS_OUT=runs/t2
 # Interrupted, `make teachers` resumes each run from its last epoch.
