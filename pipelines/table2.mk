@@ -177,10 +177,18 @@ t2_opts = $(strip \
     $(if $(filter yes,$(call t2col,$(1),early_stop)),--kd-stop $(T2_KDSTOP)) \
     $(if $(filter-out -,$(call t2col,$(1),teacher0) $(call t2col,$(1),teacher1)),$(T2_KD)))
 
+# A row's checkpoint older than one of its caches or teachers was made from
+# the old ones: it is removed, so the run starts afresh instead of being
+# taken for finished (distill-step resumes any checkpoint of the same
+# command, and does not reopen the teachers of epochs it has done). A run
+# interrupted after its inputs were made is newer than them and resumes.
 define T2_ROW
 $(R)/runs/$(1)/s$(2)/test.tsv: $(call t2_deps,$(1),$(2)) $(call t2_tdep,$(call t2col,$(1),teacher0) $(call t2col,$(1),teacher1)) \
     | $(BIN)/distill-step $(BIN)/vit-fwd
 	@mkdir -p $(R)/runs/$(1)/s$(2)
+	@for f in $$^; do if [ -f $(R)/runs/$(1)/s$(2)/student.st ] && [ $$$$f -nt $(R)/runs/$(1)/s$(2)/student.st ]; then \
+	    echo "$(1) seed $(2): $$$$f is newer than its checkpoint: training afresh"; \
+	    rm -f $(R)/runs/$(1)/s$(2)/student.st $(R)/runs/$(1)/s$(2)/train.tsv; fi; done
 	$(BIN)/distill-step --train $(T2_TRAIN) --val $(T2_VAL) $(T2_STUDENT) --epochs $(T2_EPOCHS) \
 	    --batch $(T2_BATCH) $(T2_STEPS_OPT) --seed $(2) --threads $(T2_THREADS) $(T2_RECIPE) \
 	    $(call t2_opts,$(1),$(2)) -o $(R)/runs/$(1)/s$(2)/student.st --log $(R)/runs/$(1)/s$(2)/train.tsv >/dev/null

@@ -50,6 +50,13 @@ for r in baseline SL_KD 2SL_KD_early; do
     grep -q -- "-o $T/r/runs/$r/s1/student.st" "$T/plan1" && fail "new ssl teacher: row $r planned, it does not use ssl"
 done
 grep -q -- "-o $T/r/cache/s1/sl1-imp.sts" "$T/plan1" && fail "new ssl teacher: sl1's cache planned"
+# ... and really retrains those rows (a finished checkpoint made with the old
+# teacher is not taken for the new one's), not the others
+touch -d '2000-01-01' "$T/r/runs/SSTA_KD_early/s1/train.tsv" "$T/r/runs/baseline/s1/train.tsv"
+$MK reproduce-table2 >"$T/out4" 2>"$T/err" || fail "make after touching ssl: $(tail -5 "$T/err")"
+grep -q "SSTA_KD_early seed 1: .* is newer than its checkpoint: training afresh" "$T/out4" || fail "stale SSTA checkpoint not noticed"
+[ "$T/r/runs/SSTA_KD_early/s1/train.tsv" -nt "$T/r/cache/s1/ssl-imp.sts" ] || fail "SSTA row not retrained with the new ssl teacher"
+[ "$(stat -c %Y "$T/r/runs/baseline/s1/train.tsv")" -eq "$(date -d 2000-01-01 +%s)" ] || fail "baseline retrained"
 # the shipped teachers' stamps: one line of SHA256SUMS each, checked, and
 # rewritten only when that line changes (so dependents do not rerun)
 MKS="make -s -C $SSTA_ROOT BIN=$SSTA_BIN BUILD=$SSTA_BUILD PRESET=toy TEACHERS=shipped R=$T/rs"
