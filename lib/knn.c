@@ -95,7 +95,7 @@ static int feat_objective(void *arg, ss_objio *io, ss_err *e)
 }
 
 int ss_knn_features(ss_runner *r, int slot, const ss_vit *m, const float *params, ss_loader *l, size_t n,
-                    float *cls, float *pool, int32_t *y, ss_err *e)
+                    float *cls, float *pool, int32_t *y, ss_knn_progress progress, void *pctx, ss_err *e)
 {
     if (ss_loader_start_epoch(l, 0, e)) return -1;
     size_t off = 0;
@@ -115,6 +115,7 @@ int ss_knn_features(ss_runner *r, int slot, const ss_vit *m, const float *params
         if (ss_runner_pass(r, &p, e)) return -1;
         memcpy(y + off, b.y, sizeof(int32_t) * (size_t)b.n);
         off += (size_t)b.n;
+        if (progress) progress(pctx, off, n);
     }
     if (rc < 0) return -1;
     if (off != n) return ss_fail(e, "k-NN features: %zu of %zu samples", off, n);

@@ -33,14 +33,19 @@ int ss_knn_classify(const float *train, const int32_t *ytr, size_t ntr, const fl
                     const int32_t *yq, size_t nq, int D, int nclasses, int k, double T,
                     int32_t *pred, long *correct, ss_err *e);
 
+/* Called after each batch of ss_knn_features with the samples done so far
+ * out of n: how a tool shows progress on a long memory pass. */
+typedef void (*ss_knn_progress)(void *ctx, size_t done, size_t n);
+
 /* The features a k-NN reads, from one forward of params (NULL: the slot
  * model's own) over every sample of the loader's epoch 0 (dataset order,
  * as a loader without shuffling serves it): the class tokens after the
  * final norm into cls (n,C) and the mean of the final-normed patch tokens
  * (DINO's avgpool_patchtokens) into pool (n,C), both L2-normalised; labels
  * into y (n). slot is a forward-only runner slot of model m. The loader
- * must serve exactly n samples. */
+ * must serve exactly n samples. progress (may be NULL) is called with
+ * pctx after every batch. */
 int ss_knn_features(ss_runner *r, int slot, const ss_vit *m, const float *params, ss_loader *l, size_t n,
-                    float *cls, float *pool, int32_t *y, ss_err *e);
+                    float *cls, float *pool, int32_t *y, ss_knn_progress progress, void *pctx, ss_err *e);
 
 #endif

@@ -235,6 +235,12 @@ typedef struct knn_eval {
     int slot, nclasses;
 } knn_eval;
 
+/* The monitor's feature passes on a terminal: "k-NN memory 4096/10000". */
+static void knn_progress(void *what, size_t done, size_t n)
+{
+    tool_progress("k-NN %s %zu/%zu", (const char *)what, done, n);
+}
+
 /* k-NN top-1 of the class token (acc[0]) and of the pooled patch tokens
  * (acc[1]), from the same forward passes. */
 static void knn_top1(const opts *o, knn_eval *k, ss_runner *r, const ss_vit *m, const float *params,
@@ -242,9 +248,10 @@ static void knn_top1(const opts *o, knn_eval *k, ss_runner *r, const ss_vit *m, 
 {
     ss_err e;
     size_t nm = ss_dataset_len(k->dm), nq = ss_dataset_len(k->dq);
-    if (ss_knn_features(r, k->slot, m, params, k->lm, nm, k->fm, k->pm, k->ym, &e) ||
-        ss_knn_features(r, k->slot, m, params, k->lq, nq, k->fq, k->pq, k->yq, &e))
+    if (ss_knn_features(r, k->slot, m, params, k->lm, nm, k->fm, k->pm, k->ym, knn_progress, (void *)"memory", &e) ||
+        ss_knn_features(r, k->slot, m, params, k->lq, nq, k->fq, k->pq, k->yq, knn_progress, (void *)"queries", &e))
         tool_die("k-NN features: %s", e.msg);
+    tool_progress_end();
     for (int i = 0; i < 2; i++) {
         long hits;
         if (ss_knn_classify(i ? k->pm : k->fm, k->ym, nm, i ? k->pq : k->fq, k->yq, nq, m->cfg.embed_dim,

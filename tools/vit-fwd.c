@@ -159,6 +159,12 @@ static int gather_outputs(void *arg, ss_objio *io, ss_err *e)
     return 0;
 }
 
+/* --knn's memory pass (54,000 images take minutes) on a terminal. */
+static void knn_progress(void *spec, size_t done, size_t n)
+{
+    tool_progress("k-NN memory %s: %zu/%zu images", (const char *)spec, done, n);
+}
+
 int main(int argc, char **argv)
 {
     tool_init("vit-fwd");
@@ -249,8 +255,10 @@ int main(int argc, char **argv)
         if (!lm) tool_die("--knn: %s", e.msg);
         tool_warn("k-NN memory %s: features of %zu images", ss_dataset_spec(dm), nmem);
         double tm = tool_now();
-        if (ss_knn_features(run, slot, m, NULL, lm, nmem, mf_cls, mf_pool, my, &e))
+        if (ss_knn_features(run, slot, m, NULL, lm, nmem, mf_cls, mf_pool, my, knn_progress,
+                            (void *)ss_dataset_spec(dm), &e))
             tool_die("--knn: %s: %s", ss_dataset_spec(dm), e.msg);
+        tool_progress_end();
         ss_loader_free(lm);
         for (size_t i = 0; i < nmem; i++)
             if (my[i] < 0) tool_die("--knn: %s has unlabelled images (index %zu): a k-NN memory needs labels",
