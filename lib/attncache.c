@@ -442,6 +442,14 @@ static int check_record(ss_attncache *c, const ss_record *r, uint32_t epoch, uin
     return 0;
 }
 
+static int quitting(ss_attncache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int q = c->quit;
+    pthread_mutex_unlock(&c->mu);
+    return q;
+}
+
 /* Waits for a free slot (NULL when told to quit). */
 static rslot *take_free(ss_attncache *c)
 {
@@ -472,6 +480,7 @@ static void *reader_main(void *arg)
     while (epoch < c->to) {
         int decode = epoch >= c->from;
         if (decode && !s && !(s = take_free(c))) break;
+        if (!decode && quitting(c)) break;   /* closed while skipping to epoch `from` */
         ss_err e;
         long recno = ss_sreader_count(c->sr);
         int rc = ss_sreader_next(c->sr, &r, &e);

@@ -178,10 +178,10 @@ t2_opts = $(strip \
     $(if $(filter-out -,$(call t2col,$(1),teacher0) $(call t2col,$(1),teacher1)),$(T2_KD)))
 
 # A row's checkpoint older than one of its caches or teachers was made from
-# the old ones: it is removed, so the run starts afresh instead of being
-# taken for finished (distill-step resumes any checkpoint of the same
-# command, and does not reopen the teachers of epochs it has done). A run
-# interrupted after its inputs were made is newer than them and resumes.
+# the old ones: it is removed, so the run starts afresh (distill-step would
+# refuse it, its teachers' MD5 differing, or — with a cache gone — take it
+# for finished). A run interrupted after its inputs were made is newer than
+# them and resumes.
 define T2_ROW
 $(R)/runs/$(1)/s$(2)/test.tsv: $(call t2_deps,$(1),$(2)) $(call t2_tdep,$(call t2col,$(1),teacher0) $(call t2col,$(1),teacher1)) \
     | $(BIN)/distill-step $(BIN)/vit-fwd

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "data.h"
 #include "distill.h"
@@ -432,6 +433,25 @@ static ss_kdrun *kd_open(const opts *o, ss_trainer *t, const ss_vit *s, const fl
     return k;
 }
 
+/* 1 if every file the distillation terms read exists (a cache from standard
+ * input counts as absent: it cannot be read twice). */
+static int kd_files_present(const opts *o)
+{
+    const ss_kd_desc *kd = &o->kd;
+    char path[4096];
+    for (int i = 0; i < kd->nattn; i++) {
+        const char *src = kd->attn[i].source, *at;
+        if (!strcmp(src, "-")) return 0;
+        if (!strncmp(src, "online:", 7) && (at = strrchr(src, '@')))
+            snprintf(path, sizeof path, "%.*s", (int)(at - src - 7), src + 7);
+        else
+            snprintf(path, sizeof path, "%s", src);
+        if (access(path, R_OK)) return 0;
+    }
+    return (!kd->logit_teacher || !access(kd->logit_teacher, R_OK)) &&
+           (!kd->at_teacher || !access(kd->at_teacher, R_OK));
+}
+
 /* ---------------------------------------------------------------- identity */
 
 /* The settings that determine the result: a resumed run must match them
@@ -692,8 +712,16 @@ int main(int argc, char **argv)
      * of epochs this process does not run, as the checkpoint has it */
     ss_ident late;
     ss_ident_init(&late);
-    if (has_kd && start_epoch < kd_end) {
-        kd = kd_open(&o, t, &m, mean, stdv, &vid, (uint32_t)start_epoch, (uint32_t)kd_end);
+    /* Past the distillation's epochs (a finished run, or one resumed after
+     * the early stop) the teachers are not needed; when their files are all
+     * still there they are opened for their last epoch anyway, so that a
+     * finished run handed another teacher or cache says so instead of
+     * printing the old result. The objective is switched off before any
+     * step (the early stop in the loop, or no loop at all). */
+    int kd_check_only = has_kd && start_epoch >= kd_end && kd_files_present(&o);
+    if (has_kd && (start_epoch < kd_end || kd_check_only)) {
+        uint32_t e0 = kd_check_only ? (uint32_t)kd_end - 1 : (uint32_t)start_epoch;
+        kd = kd_open(&o, t, &m, mean, stdv, &vid, e0, (uint32_t)kd_end);
         const ss_ident *ki = ss_kdrun_ident(kd);
         if (resumed && ss_ident_check(ki, &prev, RUN_PREFIX, &e))
             tool_die("%s is from a different run (%s); remove it or choose another -o", o.out, e.msg);

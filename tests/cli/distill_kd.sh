@@ -5,7 +5,8 @@
 # gets ce and one column per term, and the early stop zeroes the KD terms
 # from epoch kd-stop+1 on; a killed KD run resumes to the same weights; a
 # cache made for another run is refused naming the field, one too short for
-# the KD epochs is refused, a truncated one names the record; logits KD and
+# the KD epochs is refused, a truncated one names the record; a finished run
+# given another teacher's cache is refused; logits KD and
 # attention transfer run; usage errors.
 . "$SSTA_ROOT/tests/cli-lib.sh"
 cli_setup distill_kd
@@ -96,6 +97,20 @@ has "$T/err" "record"
 # the same -o with another teacher is another run
 expect 1 "$DS" $RUN --epochs 3 --attn-kd "sl=$T/f32.sts" --kd-weight sl=3 --kd-stop 2 -o "$T/s.st"
 has "$T/err" "different run (field kd.sl is"
+# a finished run handed the cache of another teacher (same run, same heads)
+# says so rather than printing the old checkpoint's table; with its cache
+# gone (no longer needed after the early stop) it prints that table
+"$DS" --train "$TRAIN" $ARCH --dim 48 --heads 6 --epochs 1 --batch 20 --seed 12 -o "$T/t2.st" >/dev/null 2>&1 \
+    || fail "second teacher"
+expect 0 "$AD" --model "$T/t2.st" --train "$TRAIN" --seed 4 --batch 20 --steps-per-epoch 3 --select 0:1,1:5 --epochs 2 \
+    --encoding f32 -o "$T/other.sts"
+cp "$T/s.st" "$T/fin.st"
+expect 1 "$DS" $RUN --epochs 3 --attn-kd "sl=$T/other.sts" --kd-stop 2 -o "$T/fin.st"
+has "$T/err" "fin.st is from a different run (field kd.sl.teacher_md5 is"
+cmp -s "$T/s.st" "$T/fin.st" || fail "refused finished run rewrote its checkpoint"
+expect 0 "$DS" $RUN --epochs 3 --attn-kd "sl=$T/gone.sts" --kd-stop 2 -o "$T/fin.st"
+cut -f1-6 "$T/out" >"$T/b.c"
+cmp -s "$T/a.c" "$T/b.c" || fail "finished run without its cache: $(cat "$T/b.c")"
 
 # logits KD and attention transfer (online), with an SSL-like second head from the cache
 expect 0 "$DS" $RUN --epochs 1 --logit-kd "$T/t.st" --at-kd "$T/t.st" --at-layers 1 --attn-kd "ssl=$T/f32.sts" \
