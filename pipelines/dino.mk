@@ -14,6 +14,7 @@
 #   make dino-teacher DINO=runs/dino2 DINO_EPOCHS=12
 #   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
 #                                          (the earlier 96/6/3 teacher, "s96")
+#   make dino-teacher DINO=runs/g07 DINO_CROPS=dino,global-scale=0.7:1,local-scale=0.2:0.5,blur=0,solarize=0
 # Interrupted, `make dino-teacher` resumes from the last epoch's state.
 #
 # The thread count is part of the result (the probe's too): the shipped
@@ -25,6 +26,9 @@ DINO_SEED   ?= 0
 # 192/6/6 on both cores: 18 min per epoch (docs/dino.md, t192).
 DINO_PRESET  ?= fmnist-teacher
 DINO_THREADS ?= 2
+# The views (ssta-data(5), multi-crop): t192's; the recipe search in
+# docs/dino.md varies them.
+DINO_CROPS   ?= dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0
 
 .PHONY: dino-teacher
 dino-teacher: $(DINO)/probe.tsv $(DINO)/knn-test.tsv
@@ -41,7 +45,7 @@ $(DINO)/dino.trained: | $(BIN)/dino-train
 	    --teacher-temp 0.04 --warmup-teacher-temp 0.02 --warmup-teacher-temp-epochs 2 \
 	    --momentum-teacher 0.99 --lr 5e-4 --min-lr 1e-5 --warmup-epochs 0.5 --wd 0.04 --wd-end 0.4 \
 	    --clip 3 --freeze-last-layer 0.05 --drop-path 0.1 --epochs $(DINO_EPOCHS) --batch 64 \
-	    --crops dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0 --local 16 --local-crops 2 \
+	    --crops $(DINO_CROPS) --local 16 --local-crops 2 \
 	    --seed $(DINO_SEED) --threads $(DINO_THREADS) \
 	    -o $(DINO)/state.st --teacher-out $(DINO)/teacher.safetensors --log $(DINO)/log.tsv >/dev/null
 	@touch $@
