@@ -15,7 +15,9 @@
 #   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
 #                                          (the earlier 96/6/3 teacher, "s96")
 #   make dino-teacher DINO=runs/g07 DINO_CROPS=dino,global-scale=0.7:1,local-scale=0.2:0.5,blur=0,solarize=0
-# Interrupted, `make dino-teacher` resumes from the last epoch's state.
+# Interrupted, `make dino-teacher` resumes from the last epoch's state. In the
+# background: SSTA_PROGRESS=60 make dino-teacher > dino.log 2>&1 & (a progress
+# line a minute in the log; README, Conventions).
 #
 # The thread count is part of the result (the probe's too): the shipped
 # teacher was made with DINO_THREADS=2.

@@ -218,9 +218,43 @@ void tool_report_skipped(const char *what, size_t n, const ss_err *first)
 
 int tool_isatty(int fd) { return isatty(fd); }
 
+/* SSTA_PROGRESS=SECONDS: the interval of progress lines when stderr is not
+ * a terminal (-1: none, the default). Read once; a bad value is said once
+ * and ignored. */
+static double progress_interval(void)
+{
+    static int read;
+    static double every = -1;
+    if (read) return every;
+    read = 1;
+    const char *v = getenv("SSTA_PROGRESS");
+    if (!v || !*v) return every;
+    char *end;
+    errno = 0;
+    double s = strtod(v, &end);
+    if (errno || *end || !(s >= 0) || s > 1e9)
+        fprintf(stderr, "%s: SSTA_PROGRESS=%s: not a number of seconds, ignored\n", g_name, v);
+    else
+        every = s;
+    return every;
+}
+
 void tool_progress(const char *fmt, ...)
 {
-    if (!isatty(2)) return;
+    if (!isatty(2)) {   /* a log: a plain line every SSTA_PROGRESS seconds */
+        static double last = -1;
+        double every = progress_interval(), now = tool_now();
+        if (every < 0 || (last >= 0 && now - last < every)) return;
+        last = now;
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "%s: ", g_name);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        fflush(stderr);
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "\r\033[K%s: ", g_name);

@@ -68,8 +68,11 @@ void tool_report_skipped(const char *what, size_t n, const ss_err *first);
 /* 1 if fd is a terminal. */
 int tool_isatty(int fd);
 
-/* Progress line on stderr, redrawn in place, only when stderr is a terminal
- * (quiet otherwise so logs stay parseable). tool_progress_end() ends the line. */
+/* Progress line on stderr, redrawn in place when stderr is a terminal.
+ * Otherwise quiet, unless SSTA_PROGRESS=SECONDS is set: then the line is
+ * written whole, at most once every SECONDS seconds (0: every call), so a
+ * background run's log shows where it is. tool_progress_end() ends the
+ * terminal's line. */
 void tool_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_progress_end(void);
 
