@@ -10,6 +10,16 @@
 #   make install    PREFIX=/usr/local DESTDIR= : tools and man pages
 #   make V=1        show the commands
 #
+# Pipelines (pipelines/*.mk; each resumes where it was interrupted, and its
+# head comment lists its variables):
+#   make reproduce-table2   the main job: Table 2/3, quick preset (~50 min)
+#   make robust shape-bias  mCE and shape bias of the Table 2 students
+#   make teachers           retrain the SL pair and the DINO teacher (hours)
+#   make dino-teacher       the DINO (SSL) teacher alone, probe and k-NN (~2 h)
+#   make student            one student, supervised, 40 epochs (~50 min)
+#   make demo               the shortest path to a model and a stream (~5 min)
+# Long runs in the background: SSTA_PROGRESS=60 make ... > log 2>&1 &
+#
 # CC, CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, PREFIX and DESTDIR are honoured.
 
 CC       ?= cc
@@ -152,7 +162,7 @@ clean:
 	rm -rf build build-* bin
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,/^# CC, CFLAGS/p' Makefile
 
 # Pipeline fragments (teachers, table 2, ...) live in pipelines/.
 -include $(wildcard pipelines/*.mk)
