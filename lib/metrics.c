@@ -81,3 +81,30 @@ void ss_topk_merge(ss_topk *a, const ss_topk *b)
     a->unknown += b->unknown;
     a->rows += b->rows;
 }
+
+void ss_wilson95(long k, long n, double *lo, double *hi)
+{
+    if (n <= 0) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    double z = 1.959963984540054, p = (double)k / n, d = 1 + z * z / n;
+    double c = p + z * z / (2.0 * n), h = z * sqrt(p * (1 - p) / n + z * z / (4.0 * n * n));
+    *lo = (c - h) / d;
+    *hi = (c + h) / d;
+}
+
+double ss_mcnemar_exact_p(long b, long c)
+{
+    long n = b + c, k = b < c ? b : c;
+    if (n <= 0) return 1;
+    /* P(X <= k): each pmf term from lgamma, so large n neither overflows a
+     * binomial coefficient nor underflows 2^-n before the product */
+    double lp = 0, ln2 = log(2.0);
+    for (long i = 0; i <= k; i++) {
+        double t = lgamma((double)n + 1) - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) - n * ln2;
+        lp += exp(t);
+    }
+    double p = 2 * lp;
+    return p < 1 ? p : 1;
+}

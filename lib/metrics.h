@@ -45,4 +45,13 @@ long ss_first_nonfinite_row(const float *logits, int B, int K);
 /* a += b (fixed order sums of per-worker counts). */
 void ss_topk_merge(ss_topk *a, const ss_topk *b);
 
+/* Intervals and tests for counts of images (the tools' summaries):
+ * the Wilson score interval of a proportion k/n at 95 % (lo, hi; 0, 1
+ * when n = 0); McNemar's exact two-sided p-value for paired correct /
+ * wrong outcomes, from the discordant counts b (only the first right) and
+ * c (only the second): 2·P(X <= min(b,c)), X ~ Binomial(b+c, 1/2), at
+ * most 1 (1 when b + c = 0). */
+void ss_wilson95(long k, long n, double *lo, double *hi);
+double ss_mcnemar_exact_p(long b, long c);
+
 #endif

@@ -107,12 +107,12 @@ static void parse(int argc, char **argv, opts *o)
     if (o->stimuli && o->sheet) tool_usage_error("--sheet shows the generated set, not --stimuli");
 }
 
-/* Wilson score interval lower bound (95 %). */
+/* Wilson score interval lower bound (95 %; 0 for no images). */
 static double wilson_lo(long k, long n)
 {
-    if (n <= 0) return 0;
-    double z = 1.959963984540054, p = (double)k / n, d = 1 + z * z / n;
-    return (p + z * z / (2.0 * n) - z * sqrt(p * (1 - p) / n + z * z / (4.0 * n * n))) / d;
+    double lo, hi;
+    ss_wilson95(k, n, &lo, &hi);
+    return n > 0 ? lo : 0;
 }
 
 typedef struct tally {

@@ -79,15 +79,15 @@ else
     echo "numpy missing: the comparison with numpy is skipped (apt-get install python3-numpy)"
 fi
 
-# make cka (pipelines/cka.mk) on these models: a table per pair, the figure;
-# a second make has nothing to do
-MK="make -s -C $SSTA_ROOT BIN=$SSTA_BIN BUILD=${SSTA_BUILD:-build} CKA_DIR=$T/cka CKA_DATA=fashion-mnist:test,n=128"
-MK="$MK CKA_FLAGS=--batch=64 CKA_CKPT_sl1=$T/m1.st CKA_CKPT_sl2=$T/m2.st CKA_CKPT_ssl=$T/m2.st"
+# make cka (pipelines/analysis.mk) on these models: a table per pair, the
+# figure; a second make has nothing to do
+MK="make -s -C $SSTA_ROOT BIN=$SSTA_BIN BUILD=${SSTA_BUILD:-build} ANALYSIS_DIR=$T/an CKA_DATA=fashion-mnist:test,n=128"
+MK="$MK CKA_FLAGS=--batch=64 ANALYSIS_CKPT_sl1=$T/m1.st ANALYSIS_CKPT_sl2=$T/m2.st ANALYSIS_CKPT_ssl=$T/m2.st"
 $MK cka >"$T/mk" 2>&1 || fail "make cka: $(tail -5 "$T/mk")"
-for p in sl1-sl2 sl1-ssl; do
-    [ "$(wc -l <"$T/cka/$p.tsv" 2>/dev/null)" = 10 ] || fail "make cka: $p.tsv"
+for p in sl1-sl2 sl1-ssl sl2-ssl; do
+    [ "$(wc -l <"$T/an/cka-$p.tsv" 2>/dev/null)" = 10 ] || fail "make cka: cka-$p.tsv"
 done
-if command -v gnuplot >/dev/null; then [ -s "$T/cka/fig2.png" ] || fail "make cka: no fig2.png"; fi
+if command -v gnuplot >/dev/null; then [ -s "$T/an/fig2.png" ] || fail "make cka: no fig2.png"; fi
 $MK -n cka | grep -q layer-cka && fail "a second make cka reruns layer-cka"
 
 # refusals: nothing written

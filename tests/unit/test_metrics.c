@@ -49,5 +49,25 @@ int main(void)
     CHECK(ss_first_nonfinite_row(&rows[0][0], 3, 2) == 1);
     CHECK(ss_first_nonfinite_row(&rows[0][0], 1, 2) == -1);
     CHECK(ss_first_nonfinite_row(&rows[2][0], 1, 2) == 0);
+
+    /* Wilson 95 % and McNemar's exact p (references: Python, math.comb) */
+    double lo, hi;
+    ss_wilson95(5, 10, &lo, &hi);
+    CHECK_CLOSE(lo, 0.236593090512564, 1e-12, 0);
+    CHECK_CLOSE(hi, 0.763406909487436, 1e-12, 0);
+    ss_wilson95(0, 20, &lo, &hi);
+    CHECK_CLOSE(lo, 0, 0, 1e-15);
+    CHECK_CLOSE(hi, 0.16112515805281938, 1e-12, 0);
+    ss_wilson95(113, 1000, &lo, &hi);
+    CHECK_CLOSE(lo, 0.09484035831643466, 1e-12, 0);
+    CHECK_CLOSE(hi, 0.13412155275138501, 1e-12, 0);
+    ss_wilson95(0, 0, &lo, &hi);
+    CHECK(lo == 0 && hi == 1);
+    CHECK_CLOSE(ss_mcnemar_exact_p(1, 9), 0.021484375, 1e-12, 0);
+    CHECK_CLOSE(ss_mcnemar_exact_p(9, 1), 0.021484375, 1e-12, 0);
+    CHECK_CLOSE(ss_mcnemar_exact_p(100, 150), 0.001883300935076157, 1e-9, 0);
+    CHECK_CLOSE(ss_mcnemar_exact_p(40, 60), 0.05688793364098079, 1e-9, 0);
+    CHECK(ss_mcnemar_exact_p(5, 5) == 1);
+    CHECK(ss_mcnemar_exact_p(0, 0) == 1);
     return check_summary("test_metrics");
 }
