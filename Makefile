@@ -14,8 +14,9 @@
 # head comment lists its variables):
 #   make reproduce-table2   the main job: Table 2/3, quick preset (~50 min)
 #   make robust shape-bias  mCE and shape bias of the Table 2 students
-#   make cka pred-pref      the teachers compared: CKA between blocks (Figure 2),
-#                           prediction preference (Figure 5)
+#   make cka pred-pref attn-maps   the teachers compared: CKA between blocks
+#                           (Figure 2), prediction preference (Figure 5), where
+#                           their heads look (Figure 1)
 #   make teachers           retrain the SL pair and the DINO teacher (hours)
 #   make dino-teacher       the DINO (SSL) teacher alone, probe and k-NN (~2 h)
 #   make student            one student, supervised, 40 epochs (~50 min)

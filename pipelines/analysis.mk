@@ -11,6 +11,11 @@
 #                   each, how often each predicts it, the images only one
 #                   gets right) and pref-A-B.txt (totals, 95 % intervals,
 #                   McNemar's test)
+#   make attn-maps  Figure 1: where each head of blocks ATTN_HEADS looks
+#                   (attn-map(1)): $(ANALYSIS_DIR)/attn-M.tsv per model (the
+#                   class token's attention share on the object against the
+#                   object's area, per head) and attn-M.png (maps of the
+#                   first ATTN_N test images)
 #
 #   make cka CKA_PAIRS="sl1-ssl ssl-ssl" CKA_DATA=fashion-mnist:test,n=512
 #
@@ -29,11 +34,15 @@ CKA_PAIRS    ?= sl1-sl2 sl1-ssl sl2-ssl
 CKA_FLAGS    ?=
 PREF_DATA    ?= fashion-mnist:test
 PREF_PAIRS   ?= sl1-sl2 sl1-ssl sl2-ssl
+ATTN_MODELS  ?= sl1 sl2 ssl
+ATTN_DATA    ?= fashion-mnist:test,n=2000
+ATTN_HEADS   ?= 3,4,5
+ATTN_N       ?= 8
 ANALYSIS_CKPT_sl1 ?= data/teachers/sl1.safetensors
 ANALYSIS_CKPT_sl2 ?= data/teachers/sl2.safetensors
 ANALYSIS_CKPT_ssl ?= data/teachers/ssl.safetensors
 
-.PHONY: cka pred-pref
+.PHONY: cka pred-pref attn-maps
 cka: $(ANALYSIS_DIR)/fig2.png
 	@for p in $(CKA_PAIRS); do echo "$(ANALYSIS_DIR)/cka-$$p.tsv"; done
 pred-pref: $(PREF_PAIRS:%=$(ANALYSIS_DIR)/pref-%.tsv)
@@ -71,3 +80,13 @@ $(ANALYSIS_DIR)/pref-$(1).tsv: $(ANALYSIS_DIR)/logits-$(call an_a,$(1)).sts $(AN
 	$(BIN)/pred-pref -o $$@ $$^ 2>$(ANALYSIS_DIR)/pref-$(1).txt || { cat $(ANALYSIS_DIR)/pref-$(1).txt; exit 1; }
 endef
 $(foreach p,$(PREF_PAIRS),$(eval $(call PREF_PAIR,$(p))))
+
+define ATTN_MODEL
+$(ANALYSIS_DIR)/attn-$(1).tsv: $(call an_ckpt,$(1)) | $(BIN)/attn-map
+	@mkdir -p $(ANALYSIS_DIR)
+	$(BIN)/attn-map --model $(call an_ckpt,$(1)) --data $(ATTN_DATA) --heads $(ATTN_HEADS) \
+	    --sheet $(ANALYSIS_DIR)/attn-$(1).png -n $(ATTN_N) -o $$@
+endef
+$(foreach m,$(ATTN_MODELS),$(eval $(call ATTN_MODEL,$(m))))
+attn-maps: $(ATTN_MODELS:%=$(ANALYSIS_DIR)/attn-%.tsv)
+	@for m in $(ATTN_MODELS); do echo "$(ANALYSIS_DIR)/attn-$$m.tsv $(ANALYSIS_DIR)/attn-$$m.png"; done
