@@ -175,7 +175,9 @@ static void hot(float v, unsigned char *rgb)
     for (int i = 0; i < 3; i++) rgb[i] = (unsigned char)lrintf(255 * fminf(1, fmaxf(0, t[i])));
 }
 
-static void write_sheet(const opts *o, const ctx *c, int nimg)
+/* Draws the sheet into a (opened before the passes, so a bad path fails
+ * before the work and a failed run leaves neither output). */
+static void write_sheet(const opts *o, const ctx *c, int nimg, ss_afile *a)
 {
     ss_err e;
     int z = 1, gap = 2, s = c->side, T = c->N - 1, cols = 1 + c->nsel;
@@ -204,13 +206,8 @@ static void write_sheet(const opts *o, const ctx *c, int nimg)
         }
     uint8_t *buf;
     size_t len;
-    ss_afile a;
-    if (ss_png_encode(&sh, &buf, &len, &e) || ss_afile_open(&a, o->sheet, &e)) tool_die_err(&e);
-    if (fwrite(buf, 1, len, a.f) != len) {
-        ss_afile_abort(&a);
-        tool_die("%s: write error", o->sheet);
-    }
-    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
+    if (ss_png_encode(&sh, &buf, &len, &e)) tool_die_err(&e);
+    if (fwrite(buf, 1, len, a->f) != len) tool_die("%s: write error", o->sheet);
     free(buf);
     ss_image_free(&sh);
 }
@@ -264,6 +261,9 @@ int main(int argc, char **argv)
     c.sheet_map = calloc((size_t)c.nsheet * c.nsel * T + 1, sizeof(float));
     if (!c.acc || !c.flat || !c.sheet_img || !c.sheet_map) tool_die("out of memory");
 
+    ss_afile a, as;
+    if (ss_afile_open(&a, o.out, &e) || (o.sheet && ss_afile_open(&as, o.sheet, &e))) tool_die_err(&e);
+
     ss_batch b;
     int rc;
     double t0 = tool_now();
@@ -286,8 +286,6 @@ int main(int argc, char **argv)
 
     long flat = 0;
     for (int w = 0; w < W; w++) flat += c.flat[w];
-    ss_afile a;
-    if (ss_afile_open(&a, o.out, &e)) tool_die_err(&e);
     fprintf(a.f, "block\thead\timages\tcls_self\tobject_attn\tobject_area\texcess\texcess_lo\texcess_hi\n");
     for (int k = 0; k < c.nsel; k++) {
         acc s = {0};
@@ -303,8 +301,8 @@ int main(int argc, char **argv)
         double m = s.ex / s.n, var = (s.ex2 - s.n * m * m) / (s.n - 1), h = 1.959963984540054 * sqrt(fmax(var, 0) / s.n);
         fprintf(a.f, "%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\n", s.self / s.n, s.attn / s.n, s.area / s.n, m, m - h, m + h);
     }
-    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
-    if (o.sheet) write_sheet(&o, &c, c.nsheet);
+    if (o.sheet) write_sheet(&o, &c, c.nsheet, &as);
+    if ((o.sheet && ss_afile_commit(&as, &e)) || ss_afile_commit(&a, &e)) tool_die_err(&e);
     tool_warn("%s on %zu images of %s: %d heads%s%s", o.model, c.first, ss_dataset_spec(d), c.nsel,
               o.sheet ? "; sheet " : "", o.sheet ? o.sheet : "");
     if (flat)

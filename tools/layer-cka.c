@@ -191,6 +191,8 @@ int main(int argc, char **argv)
     ss_cka_acc acc;
     if (ss_cka_acc_init(&acc, s[0].L, s[1].L, &e)) tool_die_err(&e);
 
+    ss_afile a;   /* opened now: a bad path fails before the work */
+    if (ss_afile_open(&a, o.out, &e)) tool_die_err(&e);
     double t0 = tool_now();
     for (size_t k = 0; k < nb; k++) {
         ss_batch b[2];
@@ -212,8 +214,6 @@ int main(int argc, char **argv)
     }
     tool_progress_end();
 
-    ss_afile a;
-    if (ss_afile_open(&a, o.out, &e)) tool_die_err(&e);
     fprintf(a.f, "layer_a\tlayer_b\tcka\n");
     double diag = 0;
     int nd = 0, nan = 0;

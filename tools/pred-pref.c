@@ -163,6 +163,8 @@ int main(int argc, char **argv)
     if (ss_stream_expect(&in[1].hdr, SS_META_DATA, spec, &e))
         tool_die("%s: %s: not the images of %s", o.path[1], e.msg, o.path[0]);
 
+    ss_afile a;   /* opened now: a bad path fails before reading the streams */
+    if (ss_afile_open(&a, o.out, &e)) tool_die_err(&e);
     cls_count *c = NULL;
     int cap = 0;
     long n = 0, both = 0, neither = 0, rec = 0;
@@ -220,8 +222,6 @@ int main(int argc, char **argv)
         names[k] = d && k < ss_dataset_nclasses(d) && ss_dataset_class_name(d, k) ? ss_dataset_class_name(d, k) : num[k];
     }
 
-    ss_afile a;
-    if (ss_afile_open(&a, o.out, &e)) tool_die_err(&e);
     fprintf(a.f, "class\tname\tn\ttop1_a\ttop1_b\tpred_a\tpred_b\ta_only\tb_only\n");
     long hits[2] = {0, 0}, only[2] = {0, 0};
     for (int k = 0; k < K; k++) {

@@ -89,5 +89,7 @@ expect 2 "$AM" --model "$T/m.st" --data $DATA -n 0
 expect 2 "$AM" --data $DATA
 expect 1 "$AM" --model "$T/nosuch.st" --data $DATA -o "$T/x.tsv" --sheet "$T/x.png"
 expect 1 "$AM" --model "$T/m.st" --data nosuch:x -o "$T/x.tsv" --sheet "$T/x.png"
+expect 1 "$AM" --model "$T/m.st" --data $DATA -o "$T/x.tsv" --sheet "$T/nodir/x.png"
+has "$T/err" "nodir/x.png"
 [ ! -e "$T/x.tsv" ] && [ ! -e "$T/x.png" ] || fail "a refused run wrote an output"
 cli_finish attn_map
