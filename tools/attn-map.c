@@ -204,11 +204,7 @@ static void write_sheet(const opts *o, const ctx *c, int nimg, ss_afile *a)
                     }
                 }
         }
-    uint8_t *buf;
-    size_t len;
-    if (ss_png_encode(&sh, &buf, &len, &e)) tool_die_err(&e);
-    if (fwrite(buf, 1, len, a->f) != len) tool_die("%s: write error", o->sheet);
-    free(buf);
+    tool_put_png(a, o->sheet, &sh);
     ss_image_free(&sh);
 }
 

@@ -456,16 +456,9 @@ static void evaluate(const opts *o)
 static void write_png(const char *path, const ss_image *im)
 {
     ss_err e;
-    uint8_t *buf;
-    size_t len;
-    if (ss_png_encode(im, &buf, &len, &e)) tool_die_err(&e);
     ss_afile a;
     if (ss_afile_open(&a, path, &e)) tool_die_err(&e);
-    if (fwrite(buf, 1, len, a.f) != len) {
-        ss_afile_abort(&a);
-        tool_die("%s: write error", path);
-    }
-    free(buf);
+    tool_put_png(&a, path, im);
     if (ss_afile_commit(&a, &e)) tool_die_err(&e);
 }
 

@@ -399,16 +399,10 @@ static void sheet(const opts *o)
             ss_image_free(&im[r]);
         }
     }
-    uint8_t *buf;
-    size_t len;
     ss_afile a;
-    if (ss_png_encode(&sh, &buf, &len, &e) || ss_afile_open(&a, o->sheet, &e)) tool_die_err(&e);
-    if (fwrite(buf, 1, len, a.f) != len) {
-        ss_afile_abort(&a);
-        tool_die("%s: write error", o->sheet);
-    }
+    if (ss_afile_open(&a, o->sheet, &e)) tool_die_err(&e);
+    tool_put_png(&a, o->sheet, &sh);
     if (ss_afile_commit(&a, &e)) tool_die_err(&e);
-    free(buf);
     ss_image_free(&sh);
     tool_warn("%s: rows shape source, texture source, conflict, shape-only, texture-only; %s", o->sheet,
               ss_cueset_describe(cs));

@@ -272,17 +272,13 @@ static int cmd_view(int argc, char **argv)
             float x = (v[k * size * size + p] * std[k] + mean[k]) * 255.0f + 0.5f;
             o.pix[p * c + k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
         }
-    uint8_t *buf;
-    size_t len;
-    if (ss_png_encode(&o, &buf, &len, &e)) tool_die_err(&e);
     ss_afile a;
     tool_refuse_tty_stdout(out);
     if (ss_afile_open(&a, out, &e)) tool_die_err(&e);
-    fwrite(buf, 1, len, a.f);   /* a short write shows at commit */
+    tool_put_png(&a, out, &o);
     if (ss_afile_commit(&a, &e)) tool_die_err(&e);
     fprintf(stderr, "ssta-data: %s: sample %ld (label %d, %s), %s\n", out, index, label,
             ss_dataset_class_name(d, label), ss_transform_describe(t));
-    free(buf);
     free(v);
     ss_image_free(&im), ss_image_free(&o);
     ss_transform_free(t);

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec.h"
+#include "image.h"
 #include "io.h"
 
 static const char *g_name = "ssta";
@@ -281,4 +283,15 @@ double tool_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void tool_put_png(ss_afile *a, const char *path, const ss_image *im)
+{
+    ss_err e;
+    uint8_t *buf;
+    size_t len;
+    if (ss_png_encode(im, &buf, &len, &e)) tool_die("%s: %s", path, e.msg);
+    size_t put = fwrite(buf, 1, len, a->f);
+    free(buf);
+    if (put != len) tool_die("%s: write error", path);
 }

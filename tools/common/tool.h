@@ -76,6 +76,12 @@ int tool_isatty(int fd);
 void tool_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_progress_end(void);
 
+/* Encodes im as PNG into the opened output a (named path in messages);
+ * exits 1 on an encoding or write error. The caller commits a. */
+struct ss_afile;
+struct ss_image;
+void tool_put_png(struct ss_afile *a, const char *path, const struct ss_image *im);
+
 /* Refuse to write binary data to a terminal (as zstd does): exits 1 with a
  * message when path is "-" and stdout is a tty. */
 void tool_refuse_tty_stdout(const char *path);
