@@ -114,15 +114,10 @@ static float bright(const ctx *c, int b, int y, int x)
 
 static int objective(void *arg, ss_objio *io, ss_err *e)
 {
-    (void)e;
     ctx *c = arg;
     int T = c->N - 1, P = c->P;
-    float *pb = malloc(sizeof(float) * (size_t)T);
     unsigned char *obj = malloc((size_t)T);
-    if (!pb || !obj) {
-        free(pb), free(obj);
-        return ss_fail(e, "out of memory");
-    }
+    if (!obj) return ss_fail(e, "out of memory");
     for (int i = 0; i < io->n; i++) {
         int b = io->lo + i;   /* in the batch */
         size_t pos = c->first + (size_t)b;
@@ -135,8 +130,7 @@ static int objective(void *arg, ss_objio *io, ss_err *e)
             double s = 0;
             for (int y = 0; y < P; y++)
                 for (int x = 0; x < P; x++) s += bright(c, b, py * P + y, px * P + x);
-            pb[t] = (float)(s / (P * P));
-            obj[t] = pb[t] > c->thresh * mx;
+            obj[t] = s / (P * P) > c->thresh * mx;
             nobj += obj[t];
         }
         if (pos < (size_t)c->nsheet)
@@ -152,6 +146,10 @@ static int objective(void *arg, ss_objio *io, ss_err *e)
                 tot += row[1 + t];
                 if (obj[t]) on += row[1 + t];
             }
+            if (!isfinite(tot)) {
+                free(obj);
+                return ss_fail(e, "image %zu, block %d head %d: non-finite attention", pos, c->sel_l[k], c->sel_h[k]);
+            }
             if (pos < (size_t)c->nsheet) memcpy(c->sheet_map + (pos * c->nsel + k) * T, row + 1, sizeof(float) * T);
             if (flat || !(tot > 0)) continue;
             acc *a = &c->acc[(size_t)io->worker * c->nsel + k];
@@ -164,7 +162,7 @@ static int objective(void *arg, ss_objio *io, ss_err *e)
             a->ex2 += (share - area) * (share - area);
         }
     }
-    free(pb), free(obj);
+    free(obj);
     return 0;
 }
 

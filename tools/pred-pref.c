@@ -216,7 +216,8 @@ int main(int argc, char **argv)
     const char **names = calloc((size_t)K, sizeof *names);
     char (*num)[16] = calloc((size_t)K, sizeof *num);
     if (!names || !num) tool_die("out of memory");
-    ss_dataset *d = ss_dataset_open(spec, &e);
+    /* not a stream: its images would be read again (stream:- from our own stdin) */
+    ss_dataset *d = strncmp(spec, "stream:", 7) ? ss_dataset_open(spec, &e) : NULL;
     for (int k = 0; k < K; k++) {
         snprintf(num[k], sizeof num[k], "%d", k);
         names[k] = d && k < ss_dataset_nclasses(d) && ss_dataset_class_name(d, k) ? ss_dataset_class_name(d, k) : num[k];

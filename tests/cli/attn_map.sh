@@ -91,5 +91,14 @@ expect 1 "$AM" --model "$T/nosuch.st" --data $DATA -o "$T/x.tsv" --sheet "$T/x.p
 expect 1 "$AM" --model "$T/m.st" --data nosuch:x -o "$T/x.tsv" --sheet "$T/x.png"
 expect 1 "$AM" --model "$T/m.st" --data $DATA -o "$T/x.tsv" --sheet "$T/nodir/x.png"
 has "$T/err" "nodir/x.png"
+if $PY -c 'import numpy' 2>/dev/null; then   # a NaN weight: refused, naming the head
+    (cd "$SSTA_ROOT" && $PY -c "
+import sys, numpy as np; sys.path.insert(0, 'tests/fixtures'); import make_vit_fixture as mv
+t, meta, order = mv.st_read('$T/m.st'); t = {k: np.array(v) for k, v in t.items()}
+t['blocks.1.attn.qkv.weight'][0, 0] = np.nan
+open('$T/nan.st', 'wb').write(mv.st_bytes([(k, t[k]) for k in order], meta))") || fail "NaN checkpoint"
+    expect 1 "$AM" --model "$T/nan.st" --data $DATA -o "$T/x.tsv"
+    has "$T/err" "block 1 head 0: non-finite attention"
+fi
 [ ! -e "$T/x.tsv" ] && [ ! -e "$T/x.png" ] || fail "a refused run wrote an output"
 cli_finish attn_map
