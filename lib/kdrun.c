@@ -75,20 +75,32 @@ static int load_teacher(ss_kdrun *k, const char *path, const ss_vit_cfg *sc, con
     return 0;
 }
 
+const char *ss_kd_attn_file(const ss_kd_attn_desc *a, char *buf, size_t n)
+{
+    const char *src = a->source, *at;
+    int len;
+    if (!strcmp(src, "-")) return NULL;
+    if (!strncmp(src, "online:", 7)) {
+        if (!(at = strrchr(src, '@'))) return NULL;
+        len = snprintf(buf, n, "%.*s", (int)(at - src - 7), src + 7);
+    } else
+        len = snprintf(buf, n, "%s", src);
+    return len >= 0 && (size_t)len < n ? buf : NULL;
+}
+
 /* Source a: online:CKPT@SEL. */
 static int open_online(ss_kdrun *k, const ss_kd_attn_desc *a, ss_kd_source *src, const ss_vit_cfg *sc,
                        const float *mean, const float *stdv, char *sel, size_t seln, const char **md5, ss_err *e)
 {
     const char *at = strrchr(a->source, '@');
+    char path[4096];
     if (!at || at == a->source + 7 || !at[1]) {
         ss_fail(e, "%s: expected online:CKPT@SELECTION, got '%s'", label_of(a), a->source);
         return SS_KD_EUSAGE;
     }
-    char *path = strndup(a->source + 7, (size_t)(at - a->source - 7));
-    if (!path) return ss_fail(e, "out of memory");
+    if (!ss_kd_attn_file(a, path, sizeof path)) return ss_fail(e, "%s: checkpoint path too long", label_of(a));
     teacher *th;
     int rc = load_teacher(k, path, sc, mean, stdv, &th, e);
-    free(path);
     if (rc) return rc;
     ss_headsel hsel;
     if (ss_headsel_parse(at + 1, th->mf.m.cfg.depth, th->mf.m.cfg.num_heads, &hsel, e)) {

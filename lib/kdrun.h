@@ -83,6 +83,11 @@ typedef struct ss_kd_desc {
 /* 1 if d asks for any term. */
 int ss_kd_desc_any(const ss_kd_desc *d);
 
+/* The file source a reads (the cache, or the checkpoint of
+ * "online:CKPT@SEL"), copied into buf of n bytes; NULL for standard input
+ * ("-"), for an online source without '@SEL', or when the path does not fit. */
+const char *ss_kd_attn_file(const ss_kd_attn_desc *a, char *buf, size_t n);
+
 typedef struct ss_kdrun ss_kdrun;
 
 /* Opens every term of d for epochs [epoch_from, epoch_to) of the run of

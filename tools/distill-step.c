@@ -439,15 +439,8 @@ static int kd_files_present(const opts *o)
 {
     const ss_kd_desc *kd = &o->kd;
     char path[4096];
-    for (int i = 0; i < kd->nattn; i++) {
-        const char *src = kd->attn[i].source, *at;
-        if (!strcmp(src, "-")) return 0;
-        if (!strncmp(src, "online:", 7) && (at = strrchr(src, '@')))
-            snprintf(path, sizeof path, "%.*s", (int)(at - src - 7), src + 7);
-        else
-            snprintf(path, sizeof path, "%s", src);
-        if (access(path, R_OK)) return 0;
-    }
+    for (int i = 0; i < kd->nattn; i++)
+        if (!ss_kd_attn_file(&kd->attn[i], path, sizeof path) || access(path, R_OK)) return 0;
     return (!kd->logit_teacher || !access(kd->logit_teacher, R_OK)) &&
            (!kd->at_teacher || !access(kd->at_teacher, R_OK));
 }
