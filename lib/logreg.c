@@ -176,7 +176,7 @@ int ss_logreg_fit(const double *X, const int32_t *y, size_t n, int d, int K, con
         double df = f - f1;
         f = f1;
         gmax = absmax(g, m);
-        if (progress) progress(pctx, it + 1, f);
+        if (progress) progress(pctx, cf->l2, it + 1, f);
         if (df <= 1e-15 * fabs(f)) {
             it++;
             break;
@@ -209,6 +209,59 @@ size_t ss_logreg_predict(const double *X, const int32_t *y, size_t n, int d, int
     return hits;
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+int ss_logreg_sweep(const double *Xtr, const int32_t *ytr, size_t ntr, const double *Xva, const int32_t *yva,
+                    size_t nva, int d, int K, const double *l2, int nl2, int max_iter, double *W, double *b,
+                    ss_logreg_row *rows, int *best, ss_logreg_progress progress, void *pctx, ss_err *e)
+{
+    size_t KD = (size_t)K * d;
+    double *lam = malloc(sizeof(double) * (nl2 > 0 ? nl2 : 1)), *cur = calloc(KD + K, sizeof(double));
+    double *z = malloc(sizeof(double) * (ntr > nva ? ntr : nva) * K);
+    int rc = 0;
+    *best = -1;
+    if (!lam || !cur || !z) {
+        rc = ss_fail(e, "out of memory (logistic regression)");
+        goto out;
+    }
+    if (nl2 < 1) {
+        rc = ss_fail(e, "no strength to fit");
+        goto out;
+    }
+    memcpy(lam, l2, sizeof(double) * nl2);
+    qsort(lam, (size_t)nl2, sizeof(double), cmp_desc);
+    for (int i = 0; i < nl2; i++) {
+        ss_logreg_cfg c = ss_logreg_defaults(lam[i]);
+        c.max_iter = max_iter;
+        ss_logreg_row *r = &rows[i];
+        r->l2 = lam[i];
+        if (ss_logreg_fit(Xtr, ytr, ntr, d, K, &c, cur, cur + KD, &r->info, progress, pctx, e)) {
+            rc = ss_prefix(e, "l2 %g", lam[i]);
+            goto out;
+        }
+        r->train_hits = ss_logreg_predict(Xtr, ytr, ntr, d, K, cur, cur + KD, NULL, z);
+        r->val_hits = ss_logreg_predict(Xva, yva, nva, d, K, cur, cur + KD, NULL, z);
+        if (*best < 0 || r->val_hits > rows[*best].val_hits) {
+            *best = i;
+            memcpy(W, cur, sizeof(double) * KD);
+            memcpy(b, cur + KD, sizeof(double) * K);
+        }
+    }
+out:
+    free(lam), free(cur), free(z);
+    return rc;
+}
+
+void ss_logreg_apply(double *X, size_t n, int d, const double *mu, const double *sd)
+{
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) X[i * d + j] = (X[i * d + j] - mu[j]) / sd[j];
+}
+
 void ss_logreg_standardize(double *X, size_t n, int d, double *mu, double *sd)
 {
     for (int j = 0; j < d; j++) mu[j] = sd[j] = 0;
@@ -224,8 +277,7 @@ void ss_logreg_standardize(double *X, size_t n, int d, double *mu, double *sd)
         sd[j] = sqrt(sd[j] / (double)n);
         if (!(sd[j] > 0)) sd[j] = 1;
     }
-    for (size_t i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) X[i * d + j] = (X[i * d + j] - mu[j]) / sd[j];
+    ss_logreg_apply(X, n, d, mu, sd);
 }
 
 void ss_logreg_fold(const double *W, const double *b, const double *mu, const double *sd, int d, int K,

@@ -46,10 +46,10 @@ double ss_logreg_objective(const double *X, const int32_t *y, size_t n, int d, i
 
 /* Minimises f from the (W, b) given (zeros, or a previous fit as a warm
  * start), in place. progress (may be NULL) is called after each iteration
- * with the iteration number and f. Errors: a label outside [0,K), a
- * non-finite objective (naming the row when a feature is at fault), out
- * of memory. */
-typedef void (*ss_logreg_progress)(void *ctx, int iter, double f);
+ * with the strength, the iteration number and f. Errors: a label outside
+ * [0,K), a non-finite objective (naming the row when a feature is at
+ * fault), out of memory. */
+typedef void (*ss_logreg_progress)(void *ctx, double l2, int iter, double f);
 int ss_logreg_fit(const double *X, const int32_t *y, size_t n, int d, int K, const ss_logreg_cfg *c,
                   double *W, double *b, ss_logreg_info *info, ss_logreg_progress progress, void *pctx,
                   ss_err *e);
@@ -59,9 +59,30 @@ int ss_logreg_fit(const double *X, const int32_t *y, size_t n, int d, int K, con
 size_t ss_logreg_predict(const double *X, const int32_t *y, size_t n, int d, int K, const double *W,
                          const double *b, int32_t *pred, double *scratch);
 
+/* One strength of a sweep. */
+typedef struct ss_logreg_row {
+    double l2;
+    ss_logreg_info info;
+    size_t train_hits, val_hits;
+} ss_logreg_row;
+
+/* The choice of the strength on a validation split: fits each of the nl2
+ * strengths (sorted here, strongest first, each fit warm-started from the
+ * previous one's solution) on (Xtr, ytr) with at most max_iter iterations,
+ * counts its hits on the training and validation rows, and leaves in W, b
+ * the fit with the most validation hits (a tie keeps the stronger); rows
+ * (nl2) receive every fit in the order done, *best the index of the kept
+ * one. Both sets standardised alike by the caller. */
+int ss_logreg_sweep(const double *Xtr, const int32_t *ytr, size_t ntr, const double *Xva, const int32_t *yva,
+                    size_t nva, int d, int K, const double *l2, int nl2, int max_iter, double *W, double *b,
+                    ss_logreg_row *rows, int *best, ss_logreg_progress progress, void *pctx, ss_err *e);
+
 /* Column means and standard deviations (population; a constant column gets
  * sd 1) of X (n,d), and X standardised in place: (x - mu) / sd. */
 void ss_logreg_standardize(double *X, size_t n, int d, double *mu, double *sd);
+
+/* Rows of X (n,d) standardised in place with given statistics. */
+void ss_logreg_apply(double *X, size_t n, int d, const double *mu, const double *sd);
 
 /* The head on raw features equal to (W, b) on standardised ones:
  * Wr[k][j] = W[k][j] / sd[j], br[k] = b[k] − Σ_j W[k][j] mu[j] / sd[j],

@@ -52,15 +52,15 @@ $(TEACHERS_OUT)/sl%.safetensors: $(TEACHERS_OUT)/sl%.val.tsv $(TEACHERS_OUT)/sl%
 	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/sl$*.test.tsv)
 
 # The self-supervised teacher: the DINO backbone of pipelines/dino.mk with its
-# linear probe, exported as one file (backbone + head.*), the form head-rank
-# and attn-dump take. Long: see docs/dino.md.
-$(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv &: $(DINO)/probe.trained $(BIN)/vit-fwd
+# logistic-regression probe (linear-probe), exported as one file (backbone +
+# head.*), the form head-rank and attn-dump take. Long: see docs/dino.md.
+$(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv &: $(DINO)/lprobe.safetensors $(BIN)/vit-fwd
 	@mkdir -p $(TEACHERS_OUT)
-	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/ssl.val.tsv 2>/dev/null
-	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $(DINO)/lprobe.safetensors --data fashion-mnist:val --eval-only --report $(TEACHERS_OUT)/ssl.val.tsv 2>/dev/null
+	$(BIN)/vit-fwd --model $(DINO)/lprobe.safetensors --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
 
 $(TEACHERS_OUT)/ssl.safetensors: $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv $(DINO)/knn-test.tsv $(BIN)/ssta-ckpt
-	$(BIN)/ssta-ckpt export $(DINO)/probe.st -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS) DINO_PRESET=$(DINO_PRESET) DINO_THREADS=$(DINO_THREADS)" \
+	$(BIN)/ssta-ckpt export $(DINO)/lprobe.safetensors -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS) DINO_PRESET=$(DINO_PRESET) DINO_THREADS=$(DINO_THREADS)" \
 	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher \
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.val.tsv) \
 	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv) \

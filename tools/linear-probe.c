@@ -54,7 +54,7 @@ static void usage(void)
         "  -o, --out FILE      the probe checkpoint (written atomically)\n"
         "  --blocks K [4]      class tokens of the last K blocks\n"
         "  --pool avg          also the mean of the final-normed patch tokens (K = 1)\n"
-        "  --l2 LIST           strengths, comma-separated [1e-5,1e-4,1e-3,1e-2];\n"
+        "  --l2 LIST           strengths, comma-separated [1e-5,...,1e-1];\n"
         "                      fitted from the strongest down, each warm-started from\n"
         "                      the previous; a tie on val keeps the stronger\n"
         "  --max-iter N [1000] L-BFGS iterations per strength\n"
@@ -66,31 +66,6 @@ static void usage(void)
 
 enum { O_MODEL = 256, O_TRAIN, O_VAL, O_BLOCKS, O_POOL, O_L2, O_ITER, O_REPORT, O_BATCH, O_THREADS, O_LTHREADS };
 
-static int cmp_desc(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x < y) - (x > y);
-}
-
-static void parse_l2(opts *o, const char *s)
-{
-    o->nl2 = 0;
-    const char *p = s;
-    while (1) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || !(v >= 0) || !isfinite(v) || (*end && *end != ','))
-            tool_usage_error("--l2: bad value in '%s' (comma-separated numbers >= 0)", s);
-        if (o->nl2 == MAX_L2) tool_usage_error("--l2: more than %d values", MAX_L2);
-        o->l2[o->nl2++] = v;
-        if (!*end) break;
-        p = end + 1;
-    }
-    qsort(o->l2, (size_t)o->nl2, sizeof(double), cmp_desc);
-    for (int i = 1; i < o->nl2; i++)
-        if (o->l2[i] == o->l2[i - 1]) tool_usage_error("--l2: %g given twice", o->l2[i]);
-}
-
 static void parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
@@ -100,7 +75,7 @@ static void parse(int argc, char **argv, opts *o)
         {"loader-threads", 1, 0, O_LTHREADS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->blocks = 0; o->max_iter = 1000; o->batch = 256; o->threads = 2; o->loader_threads = 1;
-    o->l2_arg = "1e-5,1e-4,1e-3,1e-2";
+    o->l2_arg = "1e-5,1e-4,1e-3,1e-2,1e-1";
     int c;
     while ((c = tool_getopt(argc, argv, "o:h", lo)) != -1) {
         switch (c) {
@@ -128,7 +103,7 @@ static void parse(int argc, char **argv, opts *o)
     if (!o->out) tool_usage_error("-o PROBE is required");
     if (o->pool && o->blocks > 1) tool_usage_error("--pool avg goes with one block (DINO's eval_linear)");
     if (!o->blocks) o->blocks = o->pool ? 1 : 4;
-    parse_l2(o, o->l2_arg);
+    o->nl2 = tool_parse_doubles("--l2", o->l2_arg, 0, 1e6, o->l2, MAX_L2);
 }
 
 /* ---------------------------------------------------------------- features */
@@ -216,9 +191,10 @@ static double *features(const char *spec, const char *opt, const opts *o, ss_run
     return X;
 }
 
-static void fit_progress(void *ctx, int iter, double f)
+static void fit_progress(void *ctx, double l2, int iter, double f)
 {
-    tool_progress("l2 %g: iteration %d  loss %.6f", *(const double *)ctx, iter, f);
+    (void)ctx;
+    tool_progress("l2 %g: iteration %d  loss %.6f", l2, iter, f);
 }
 
 int main(int argc, char **argv)
@@ -262,46 +238,34 @@ int main(int argc, char **argv)
 
     int F = ss_vit_head_in(&c);
     double *mu = malloc(sizeof(double) * F), *sd = malloc(sizeof(double) * F);
-    double *W = calloc((size_t)K * F, sizeof(double)), *b = calloc((size_t)K, sizeof(double));
-    double *bestW = malloc(sizeof(double) * (size_t)K * F), *bestb = malloc(sizeof(double) * K);
-    double *z = malloc(sizeof(double) * (ntr > nva ? ntr : nva) * K);
-    if (!mu || !sd || !W || !b || !bestW || !bestb || !z) tool_die("out of memory");
+    double *W = malloc(sizeof(double) * (size_t)K * F), *b = malloc(sizeof(double) * K);
+    ss_logreg_row *rows = malloc(sizeof(ss_logreg_row) * o.nl2);
+    if (!mu || !sd || !W || !b || !rows) tool_die("out of memory");
     ss_logreg_standardize(Xtr, ntr, F, mu, sd);
-    for (size_t i = 0; i < nva; i++)   /* val with the training split's statistics */
-        for (int j = 0; j < F; j++) Xva[i * F + j] = (Xva[i * F + j] - mu[j]) / sd[j];
-
-    fprintf(rep.f, "l2\titers\tloss\ttrain_top1\tval_top1\tchosen\n");
-    double best_va = -1, best_l2 = 0, best_tr = 0;
-    int best = -1;
-    double *row_tr = malloc(sizeof(double) * o.nl2), *row_va = malloc(sizeof(double) * o.nl2);
-    ss_logreg_info *info = malloc(sizeof(ss_logreg_info) * o.nl2);
-    if (!row_tr || !row_va || !info) tool_die("out of memory");
+    ss_logreg_apply(Xva, nva, F, mu, sd);   /* val with the training split's statistics */
     double t0 = tool_now();
-    for (int i = 0; i < o.nl2; i++) {   /* strongest first: each fit warm-starts the next */
-        ss_logreg_cfg lc = ss_logreg_defaults(o.l2[i]);
-        lc.max_iter = o.max_iter;
-        if (ss_logreg_fit(Xtr, ytr, ntr, F, K, &lc, W, b, &info[i], fit_progress, &o.l2[i], &e))
-            tool_die("--train %s: %s", o.train, e.msg);
-        tool_progress_end();
-        row_tr[i] = (double)ss_logreg_predict(Xtr, ytr, ntr, F, K, W, b, NULL, z) / ntr;
-        row_va[i] = (double)ss_logreg_predict(Xva, yva, nva, F, K, W, b, NULL, z) / nva;
-        tool_warn("l2 %g: %d iterations%s, loss %.6f, train %.2f %%, val %.2f %% (%.1f s)", o.l2[i], info[i].iters,
-                  info[i].converged ? "" : " (not converged)", info[i].loss, 100 * row_tr[i], 100 * row_va[i],
-                  tool_now() - t0);
-        if (row_va[i] > best_va) {
-            best_va = row_va[i], best_tr = row_tr[i], best_l2 = o.l2[i], best = i;
-            memcpy(bestW, W, sizeof(double) * (size_t)K * F);
-            memcpy(bestb, b, sizeof(double) * K);
-        }
+    int best;
+    if (ss_logreg_sweep(Xtr, ytr, ntr, Xva, yva, nva, F, K, o.l2, o.nl2, o.max_iter, W, b, rows, &best,
+                        fit_progress, NULL, &e))
+        tool_die("--train %s: %s", o.train, e.msg);
+    tool_progress_end();
+    fprintf(rep.f, "l2\titers\tloss\ttrain_top1\tval_top1\tchosen\n");
+    for (int i = 0; i < o.nl2; i++) {
+        const ss_logreg_row *r = &rows[i];
+        tool_warn("l2 %g: %d iterations%s, loss %.6f, train %.2f %%, val %.2f %%", r->l2, r->info.iters,
+                  r->info.converged ? "" : " (not converged)", r->info.loss, 100.0 * r->train_hits / ntr,
+                  100.0 * r->val_hits / nva);
+        fprintf(rep.f, "%g\t%d\t%.6f\t%.4f\t%.4f\t%d\n", r->l2, r->info.iters, r->info.loss,
+                (double)r->train_hits / ntr, (double)r->val_hits / nva, i == best);
     }
-    for (int i = 0; i < o.nl2; i++)
-        fprintf(rep.f, "%g\t%d\t%.6f\t%.4f\t%.4f\t%d\n", o.l2[i], info[i].iters, info[i].loss, row_tr[i], row_va[i],
-                i == best);
+    double best_l2 = rows[best].l2, best_tr = (double)rows[best].train_hits / ntr,
+           best_va = (double)rows[best].val_hits / nva;
+    tool_warn("fits: %.1f s", tool_now() - t0);
 
     /* the head on raw features, into the model, and the checkpoint */
     ss_vit_w w;
     if (ss_vit_point(&m, m.params, &w, &e)) tool_die_err(&e);
-    ss_logreg_fold(bestW, bestb, mu, sd, F, K, w.head_w, w.head_b);
+    ss_logreg_fold(W, b, mu, sd, F, K, w.head_w, w.head_b);
     ss_vit_w_free(&w);
     ss_record r;
     ss_record_init(&r);
@@ -324,8 +288,7 @@ int main(int argc, char **argv)
     tool_warn("%s: l2 %g, val top-1 %.2f %% (%zu training images, %d features)", o.out, best_l2, 100 * best_va, ntr, F);
 
     ss_record_free(&r);
-    free(Xtr), free(Xva), free(ytr), free(yva), free(mu), free(sd), free(W), free(b), free(bestW), free(bestb), free(z);
-    free(row_tr), free(row_va), free(info);
+    free(Xtr), free(Xva), free(ytr), free(yva), free(mu), free(sd), free(W), free(b), free(rows);
     ss_vit_free(&m);
     ss_modelfile_close(&mf);
     return 0;

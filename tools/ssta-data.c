@@ -15,6 +15,7 @@
 #include "data.h"
 #include "io.h"
 #include "knn.h"
+#include "logreg.h"
 #include "stream.h"
 #include "tool.h"
 
@@ -34,6 +35,8 @@ static const char usage_main[] =
     "  check SPEC                     decode every sample; name each unreadable one\n"
     "  knn [-k K] [-T TEMP] [-s SIZE] MEMORY QUERY\n"
     "                                 raw-pixel k-NN top-1 of QUERY against MEMORY\n"
+    "  linear [--l2 LIST] [-s SIZE] TRAIN VAL TEST\n"
+    "                                 raw-pixel linear-probe top-1 (as linear-probe)\n"
     "\n"
     "'ssta-data COMMAND --help' describes each command. Exit status: 0 success,\n"
     "1 bad or unreadable data, 2 usage error.\n";
@@ -98,6 +101,20 @@ static const char usage_knn[] =
     "top1) to standard output or atomically to FILE.\n"
     "  -k, --k K        neighbours (default 20)\n"
     "  -T, --temp TEMP  vote temperature (default 0.07)\n";
+
+static const char usage_linear[] =
+    "Usage: ssta-data linear [--l2 LIST] [--max-iter N] [-s SIZE] [-o FILE] TRAIN VAL TEST\n"
+    "The raw-pixel baseline of a linear probe: every image at SIZE x SIZE (default:\n"
+    "TRAIN's height; eval transform), pixels in [0,1] as a vector, standardised\n"
+    "with TRAIN's statistics, then the protocol of linear-probe(1): multinomial\n"
+    "logistic regression by L-BFGS for each L2 strength (strongest first, warm-\n"
+    "started), the one with the best top-1 on VAL kept and measured once on TEST.\n"
+    "Each fit goes to standard error; a TSV table (train, val, test, l2, iters,\n"
+    "train_top1, val_top1, test_top1) to standard output or atomically to FILE.\n"
+    "  --l2 LIST        comma-separated strengths (default 1e-5,1e-4,1e-3,1e-2,1e-1)\n"
+    "  --max-iter N     L-BFGS iterations per strength (default 1000)\n"
+    "  -s, --size SIZE  image side\n"
+    "  -o, --output FILE\n";
 
 static ss_dataset *open_spec(const char *spec)
 {
@@ -380,8 +397,9 @@ static int cmd_check(int argc, char **argv)
     return bad ? 1 : 0;
 }
 
-/* Every image of d as a [0,1] pixel vector (n, c*size*size), labels into y. */
-static float *pixel_rows(ss_dataset *d, int size, int c, int32_t *y)
+/* Every image of d as a [0,1] pixel vector (n, c*size*size), L2-normalised
+ * when unit is set, labels into y. */
+static float *pixel_rows(ss_dataset *d, int size, int c, int32_t *y, int unit)
 {
     ss_err e;
     float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
@@ -398,7 +416,7 @@ static float *pixel_rows(ss_dataset *d, int size, int c, int32_t *y)
     while ((rc = ss_loader_next(l, &b, &e)) == 1) {
         memcpy(x + off * D, b.x, sizeof(float) * (size_t)b.n * D);
         for (int i = 0; i < b.n; i++) {
-            if (b.y[i] < 0) tool_die("%s: sample %zu has no label: k-NN needs labels", ss_dataset_spec(d), off + i);
+            if (b.y[i] < 0) tool_die("%s: sample %zu has no label", ss_dataset_spec(d), off + i);
             y[off + i] = b.y[i];
         }
         off += (size_t)b.n;
@@ -408,7 +426,7 @@ static float *pixel_rows(ss_dataset *d, int size, int c, int32_t *y)
     if (rc < 0) tool_die_err(&e);
     ss_loader_free(l);
     ss_transform_free(t);
-    ss_l2_normalize_rows(x, off, (int)D);
+    if (unit) ss_l2_normalize_rows(x, off, (int)D);
     return x;
 }
 
@@ -444,7 +462,7 @@ static int cmd_knn(int argc, char **argv)
     if (!nm || !nq) tool_die("%s: empty", nm ? ss_dataset_spec(dq) : ss_dataset_spec(dm));
     int32_t *ym = malloc(sizeof(int32_t) * nm), *yq = malloc(sizeof(int32_t) * nq);
     if (!ym || !yq) tool_die("out of memory");
-    float *xm = pixel_rows(dm, (int)size, c, ym), *xq = pixel_rows(dq, (int)size, c, yq);
+    float *xm = pixel_rows(dm, (int)size, c, ym, 1), *xq = pixel_rows(dq, (int)size, c, yq, 1);
     int ncl = ss_dataset_nclasses(dm) > ss_dataset_nclasses(dq) ? ss_dataset_nclasses(dm) : ss_dataset_nclasses(dq);
     ss_err e;
     long hits;
@@ -458,6 +476,98 @@ static int cmd_knn(int argc, char **argv)
     free(xm); free(xq); free(ym); free(yq);
     ss_dataset_close(dm);
     ss_dataset_close(dq);
+    return 0;
+}
+
+static double *to_double(float *x, size_t n)
+{
+    double *d = malloc(sizeof(double) * (n ? n : 1));
+    if (!d) tool_die("out of memory");
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    free(x);
+    return d;
+}
+
+static void linear_progress(void *ctx, double l2, int iter, double f)
+{
+    (void)ctx;
+    tool_progress("l2 %g: iteration %d  loss %.6f", l2, iter, f);
+}
+
+static int cmd_linear(int argc, char **argv)
+{
+    if (want_help(argc, argv)) return fputs(usage_linear, stdout), 0;
+    long size = 0, max_iter = 1000;
+    double l2[16];
+    int nl2 = tool_parse_doubles("--l2", "1e-5,1e-4,1e-3,1e-2,1e-1", 0, 1e6, l2, 16);
+    const char *out = "-";
+    int opt;
+    enum { O_L2 = 256, O_ITER };
+    static const struct option lo[] = {{"l2", required_argument, 0, O_L2}, {"max-iter", required_argument, 0, O_ITER},
+                                       {"size", required_argument, 0, 's'}, {"output", required_argument, 0, 'o'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    while ((opt = tool_getopt(argc, argv, "s:o:", lo)) != -1) {
+        switch (opt) {
+        case O_L2: nl2 = tool_parse_doubles("--l2", optarg, 0, 1e6, l2, 16); break;
+        case O_ITER: max_iter = tool_parse_long("--max-iter", optarg, 1, 1000000); break;
+        case 's': size = tool_parse_long("--size", optarg, 1, 4096); break;
+        case 'o': out = optarg; break;
+        default: tool_usage_error("unknown option");
+        }
+    }
+    if (argc - optind != 3) tool_usage_error("need TRAIN, VAL and TEST");
+    ss_dataset *d[3];
+    int c = 0, h = 0;
+    for (int k = 0; k < 3; k++) {
+        d[k] = open_spec(argv[optind + k]);
+        int hk, wk, ck;
+        ss_dataset_geometry(d[k], &hk, &wk, &ck);
+        if (k == 0) c = ck ? ck : 3, h = hk;
+        else if (ck && ck != c) tool_die("%s has %d channels, %s %d", ss_dataset_spec(d[0]), c, ss_dataset_spec(d[k]), ck);
+        if (!ss_dataset_len(d[k])) tool_die("%s: empty", ss_dataset_spec(d[k]));
+    }
+    if (!size) size = h > 0 ? h : 224;
+    int K = ss_dataset_nclasses(d[0]), D = c * (int)size * (int)size;
+    if (K < 2) tool_die("%s: %d classes; a classifier needs 2 or more", ss_dataset_spec(d[0]), K);
+    ss_err e;
+    ss_afile a;   /* opened now: a bad path fails before the work */
+    if (ss_afile_open(&a, out, &e)) tool_die_err(&e);
+    size_t n[3];
+    int32_t *y[3];
+    double *x[3];
+    for (int k = 0; k < 3; k++) {
+        n[k] = ss_dataset_len(d[k]);
+        if (!(y[k] = malloc(sizeof(int32_t) * n[k]))) tool_die("out of memory");
+        x[k] = to_double(pixel_rows(d[k], (int)size, c, y[k], 0), n[k] * D);
+        for (size_t i = 0; i < n[k]; i++)
+            if (y[k][i] >= K) tool_die("%s: sample %zu has label %d, %s has %d classes", ss_dataset_spec(d[k]), i,
+                                       (int)y[k][i], ss_dataset_spec(d[0]), K);
+    }
+    double *mu = malloc(sizeof(double) * D), *sd = malloc(sizeof(double) * D);
+    double *W = malloc(sizeof(double) * (size_t)K * D), *b = malloc(sizeof(double) * K);
+    double *z = malloc(sizeof(double) * n[2] * K);
+    ss_logreg_row *rows = malloc(sizeof(ss_logreg_row) * nl2);
+    if (!mu || !sd || !W || !b || !z || !rows) tool_die("out of memory");
+    ss_logreg_standardize(x[0], n[0], D, mu, sd);
+    ss_logreg_apply(x[1], n[1], D, mu, sd);
+    ss_logreg_apply(x[2], n[2], D, mu, sd);
+    int best;
+    if (ss_logreg_sweep(x[0], y[0], n[0], x[1], y[1], n[1], D, K, l2, nl2, (int)max_iter, W, b, rows, &best,
+                        linear_progress, NULL, &e))
+        tool_die("%s: %s", ss_dataset_spec(d[0]), e.msg);
+    tool_progress_end();
+    for (int i = 0; i < nl2; i++)
+        tool_warn("l2 %g: %d iterations%s, loss %.6f, train %.2f %%, val %.2f %%%s", rows[i].l2, rows[i].info.iters,
+                  rows[i].info.converged ? "" : " (not converged)", rows[i].info.loss,
+                  100.0 * rows[i].train_hits / n[0], 100.0 * rows[i].val_hits / n[1], i == best ? " (kept)" : "");
+    size_t hits = ss_logreg_predict(x[2], y[2], n[2], D, K, W, b, NULL, z);
+    fprintf(a.f, "train\tval\ttest\tl2\titers\ttrain_top1\tval_top1\ttest_top1\n%s\t%s\t%s\t%g\t%d\t%.4f\t%.4f\t%.4f\n",
+            ss_dataset_spec(d[0]), ss_dataset_spec(d[1]), ss_dataset_spec(d[2]), rows[best].l2, rows[best].info.iters,
+            (double)rows[best].train_hits / n[0], (double)rows[best].val_hits / n[1], (double)hits / n[2]);
+    if (ss_afile_commit(&a, &e)) tool_die_err(&e);
+    for (int k = 0; k < 3; k++) free(x[k]), free(y[k]), ss_dataset_close(d[k]);
+    free(mu), free(sd), free(W), free(b), free(z), free(rows);
     return 0;
 }
 
@@ -477,6 +587,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(cmd, "check")) return cmd_check(argc, argv);
     if (!strcmp(cmd, "knn")) return cmd_knn(argc, argv);
+    if (!strcmp(cmd, "linear")) return cmd_linear(argc, argv);
     if (cmd[0] == '-') tool_usage_error("unknown option '%s' (options follow the COMMAND)", cmd);
     tool_usage_error("unknown command '%s'", cmd);
 }

@@ -2,6 +2,7 @@
 # data_ssta_data.sh — the ssta-data tool end to end on Fashion-MNIST:
 # info / classes / export (file and pipe) / stream: round trip / view / bench /
 # check (unreadable images named), knn (raw-pixel k-NN against numpy),
+# linear (raw-pixel linear probe against scipy),
 # the missing-dataset message (spec dir= and SSTA_FASHION_MNIST_DIR), and
 # the exit status of usage and data errors.
 set -u
@@ -125,6 +126,25 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
 else
     echo "skip: no numpy for the independent pixel k-NN check"
 fi
+# linear: the raw-pixel linear probe agrees with an independent scipy fit
+# (tests/fixtures/logreg_check.py): the same strength kept, val and test
+# top-1 within one image
+LIN="fashion-mnist:train,n=300 fashion-mnist:val,n=120 fashion-mnist:test,n=120"
+expect 0 "$SD" linear --l2 10,0.1 -o "$T/lin.tsv" $LIN
+head -1 "$T/lin.tsv" | grep -q "^train	val	test	l2	iters	train_top1	val_top1	test_top1$" || fail "linear header"
+has "$T/err" "(kept)"
+if /usr/bin/python3 -c 'import numpy, scipy' 2>/dev/null; then
+    expect 0 "$SD" export -u -o "$T/kt.sts" fashion-mnist:test,n=120
+    want=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/logreg_check.py" --l2 10,0.1 "$T/km.sts" "$T/kq.sts" "$T/kt.sts")
+    got=$(tail -1 "$T/lin.tsv" | cut -f4,7,8)
+    echo "$got $want" | awk '{exit !($1 == $4 && ($2 - $5) ^ 2 < 0.0001 && ($3 - $6) ^ 2 < 0.0001)}' \
+        || fail "linear (l2, val, test): $got, scipy $want"
+fi
+expect 2 "$SD" linear fashion-mnist:train,n=5 fashion-mnist:val,n=5
+expect 2 "$SD" linear --l2 1,x $LIN
+expect 1 "$SD" linear -o "$T/lin2.tsv" nosuch:x fashion-mnist:val,n=5 fashion-mnist:test,n=5
+[ -e "$T/lin2.tsv" ] && fail "a failed linear left its output"
+
 expect 2 "$SD" knn fashion-mnist:train,n=5
 expect 2 "$SD" knn -k 0 fashion-mnist:train,n=5 fashion-mnist:val,n=5
 expect 1 "$SD" knn -o "$T/knn2.tsv" nosuch:x fashion-mnist:val,n=5

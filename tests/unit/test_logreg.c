@@ -3,7 +3,8 @@
  * (tests/fixtures/logreg_small.safetensors, made by make_logreg_fixture.py:
  * 300 rows, 12 features, 3 classes, l2 1e-3 and 1e-1), from zeros and warm
  * started; the standardisation (a constant column kept finite) and the
- * folded head giving the same scores on raw features; bad labels and
+ * folded head giving the same scores on raw features; the sweep over
+ * strengths choosing on validation rows; bad labels and
  * non-finite features refused.
  */
 #include <stdlib.h>
@@ -138,6 +139,22 @@ int main(void)
             worst = fmax(worst, fabs(a - b));
         }
     CHECK_MSG(worst < 1e-4, "folded head: scores differ by %g", worst);
+
+    /* the sweep: strongest first, the kept fit the one with most val hits */
+    {
+        double lams[3] = {1e-3, 10, 1e-1}, Wb[K * 64 + K];
+        ss_logreg_row rows[3];
+        int best;
+        size_t ntr = 200, nva = n - ntr;
+        CHECK(ss_logreg_sweep(X, y, ntr, X + ntr * d, y + ntr, nva, d, K, lams, 3, 1000, Wb, Wb + K * d, rows, &best,
+                              NULL, NULL, &e) == 0);
+        CHECK(rows[0].l2 == 10 && rows[1].l2 == 1e-1 && rows[2].l2 == 1e-3);
+        for (int i = 0; i < 3; i++) CHECK(rows[best].val_hits >= rows[i].val_hits);
+        for (int i = 0; i < best; i++) CHECK(rows[i].val_hits < rows[best].val_hits);
+        CHECK(ss_logreg_predict(X + ntr * d, y + ntr, nva, d, K, Wb, Wb + K * d, NULL, z) == rows[best].val_hits);
+        CHECK(rows[2].info.loss < rows[1].info.loss && rows[1].info.loss < rows[0].info.loss);
+        CHECK(rows[2].train_hits >= rows[0].train_hits);
+    }
 
     /* refusals */
     int32_t *yb = malloc(sizeof(int32_t) * n);

@@ -203,6 +203,26 @@ double tool_parse_double(const char *opt, const char *s, double lo, double hi)
     return v;
 }
 
+int tool_parse_doubles(const char *opt, const char *s, double lo, double hi, double *out, int max)
+{
+    int n = 0;
+    const char *p = s;
+    char item[64];
+    while (1) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof item) tool_usage_error("%s: bad list '%s' (comma-separated numbers)", opt, s);
+        if (n == max) tool_usage_error("%s: more than %d values in '%s'", opt, max, s);
+        memcpy(item, p, len);
+        item[len] = 0;
+        out[n] = tool_parse_double(opt, item, lo, hi);
+        for (int i = 0; i < n; i++)
+            if (out[i] == out[n]) tool_usage_error("%s: %g given twice", opt, out[n]);
+        n++;
+        if (!p[len]) return n;
+        p += len + 1;
+    }
+}
+
 uint64_t tool_parse_u64(const char *opt, const char *s)
 {
     char *end;

@@ -59,6 +59,9 @@ void tool_parse_block_heads(const char *opt, const char *s, int L, int NH, uint8
 long tool_parse_long(const char *opt, const char *s, long lo, long hi);
 double tool_parse_double(const char *opt, const char *s, double lo, double hi);
 uint64_t tool_parse_u64(const char *opt, const char *s);
+/* A comma-separated list of at most max numbers in [lo, hi], none twice,
+ * into out; returns how many. */
+int tool_parse_doubles(const char *opt, const char *s, double lo, double hi, double *out, int max);
 
 /* --skip-corrupt's report: when n > 0, "NAME: WHAT: N unreadable samples
  * left out (--skip-corrupt), the first: <first->msg>" on stderr. n counts
