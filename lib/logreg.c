@@ -16,7 +16,7 @@
 
 ss_logreg_cfg ss_logreg_defaults(double l2)
 {
-    return (ss_logreg_cfg){.l2 = l2, .max_iter = 1000, .history = 10, .gtol = 1e-6};
+    return (ss_logreg_cfg){.l2 = l2, .max_iter = 1000, .history = 10, .gtol = 1e-6, .ftol = 2.220446049250313e-9};
 }
 
 /* z = X Wᵀ + b, (n,K). */
@@ -123,7 +123,8 @@ int ss_logreg_fit(const double *X, const int32_t *y, size_t n, int d, int K, con
         goto out;
     }
     double gmax = absmax(g, m);
-    for (it = 0; it < cf->max_iter && gmax > cf->gtol; it++) {
+    int done = gmax <= cf->gtol;
+    for (it = 0; it < cf->max_iter && !done; it++) {
         /* dir = −H g by the two-loop recursion over the np newest pairs */
         for (size_t j = 0; j < m; j++) dir[j] = -g[j];
         for (int q = 0; q < np; q++) {
@@ -158,7 +159,10 @@ int ss_logreg_fit(const double *X, const int32_t *y, size_t n, int d, int K, con
                 break;
             }
         }
-        if (!ok) break;   /* no decrease left at double precision: converged as far as it goes */
+        if (!ok) {   /* no decrease left at double precision: converged as far as it goes */
+            done = 1;
+            break;
+        }
         int s = (newest + 1) % H;
         double *sv = S + (size_t)s * m, *yv = Y + (size_t)s * m;
         for (size_t j = 0; j < m; j++) {
@@ -177,16 +181,13 @@ int ss_logreg_fit(const double *X, const int32_t *y, size_t n, int d, int K, con
         f = f1;
         gmax = absmax(g, m);
         if (progress) progress(pctx, cf->l2, it + 1, f);
-        if (df <= 1e-15 * fabs(f)) {
-            it++;
-            break;
-        }
+        done = gmax <= cf->gtol || df <= cf->ftol * fmax(fabs(f), 1.0);
     }
     info->iters = it;
     info->evals = c.evals;
     info->loss = f;
     info->gmax = gmax;
-    info->converged = gmax <= cf->gtol;
+    info->converged = done;
     memcpy(W, th, sizeof(double) * KD);
     memcpy(b, th + KD, sizeof(double) * K);
 out:

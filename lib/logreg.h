@@ -27,16 +27,19 @@ typedef struct ss_logreg_cfg {
     int max_iter;     /* L-BFGS iterations */
     int history;      /* correction pairs kept (m) */
     double gtol;      /* stop when max |gradient| <= gtol */
+    double ftol;      /* or when an iteration lowers f by <= ftol * max(|f|, 1) */
 } ss_logreg_cfg;
 
-/* Defaults: max_iter 1000, history 10, gtol 1e-6 (l2 is the caller's). */
+/* Defaults: max_iter 1000, history 10, gtol 1e-6, ftol 2.2e-9 (scipy's
+ * L-BFGS-B default, factr 1e7 x machine epsilon); l2 is the caller's. */
 ss_logreg_cfg ss_logreg_defaults(double l2);
 
 typedef struct ss_logreg_info {
     int iters, evals;
     double loss;      /* f at the end (with the penalty) */
     double gmax;      /* max |gradient| at the end */
-    int converged;    /* 1: gmax <= gtol; 0: stopped by max_iter or no progress */
+    int converged;    /* 1: stopped by gtol or ftol (or no decrease left at
+                         double precision); 0: by max_iter */
 } ss_logreg_info;
 
 /* f and, if gW/gb are not NULL, its gradient at (W, b). scratch: n*K

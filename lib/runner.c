@@ -26,6 +26,7 @@ struct ss_runner {
 };
 
 void ss_blas_single_thread(void) { openblas_set_num_threads(1); }
+void ss_blas_threads(int n) { openblas_set_num_threads(n > 0 ? n : 1); }
 
 ss_runner *ss_runner_new(int workers, ss_err *e)
 {

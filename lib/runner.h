@@ -60,6 +60,9 @@ int ss_runner_workers(const ss_runner *r);
 void ss_runner_slice(const ss_runner *r, int w, int B, int *lo, int *hi);
 /* Sets single-threaded BLAS for the process (what ss_runner_new does). */
 void ss_blas_single_thread(void);
+/* Sets n BLAS threads for the process: for a caller's own large products
+ * (lib/logreg) once no runner is working. */
+void ss_blas_threads(int n);
 
 /* A parameter set of n floats whose gradients are reduced from float `from`
  * on. Returns its id (>= 0) or -1. */

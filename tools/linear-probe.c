@@ -235,6 +235,7 @@ int main(int argc, char **argv)
     double *Xtr = features(o.train, "--train", &o, run, slot, &m, mean, stdv, &ntr, &ytr);
     double *Xva = features(o.val, "--val", &o, run, slot, &m, mean, stdv, &nva, &yva);
     ss_runner_free(run);
+    ss_blas_threads(o.threads);   /* the fits' products */
 
     int F = ss_vit_head_in(&c);
     double *mu = malloc(sizeof(double) * F), *sd = malloc(sizeof(double) * F);

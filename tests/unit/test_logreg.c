@@ -82,7 +82,7 @@ int main(void)
         for (int warm = 0; warm < 2; warm++) {
             if (!warm) memset(W, 0, sizeof(double) * m);   /* warm: the other strength's solution */
             ss_logreg_cfg c = ss_logreg_defaults(lam);
-            c.gtol = 0;   /* to the round-off floor, where scipy's run ended too */
+            c.gtol = c.ftol = 0;   /* to the round-off floor, where scipy's run ended too */
             ss_logreg_info info;
             int rc = ss_logreg_fit(X, y, n, d, K, &c, W, W + K * d, &info, NULL, NULL, &e);
             CHECK_MSG(rc == 0, "%s", e.msg);
