@@ -39,7 +39,7 @@ PKG_DEBS := openblas:libopenblas-dev libzstd:libzstd-dev libjpeg:libjpeg62-turbo
 PKGS     := $(foreach p,$(PKG_DEBS),$(firstword $(subst :, ,$(p))))
 # Everything `make deps` installs (libraries, tools the tests use, the data set).
 DEBS     := build-essential pkg-config $(foreach p,$(PKG_DEBS),$(lastword $(subst :, ,$(p)))) \
-            zstd dataset-fashion-mnist python3-numpy gnuplot-nox
+            zstd dataset-fashion-mnist python3-numpy python3-scipy gnuplot-nox
 
 ifeq ($(filter deps bench-deps clean help,$(MAKECMDGOALS)),)
   MISSING := $(foreach p,$(PKG_DEBS),$(if $(shell pkg-config --exists $(firstword $(subst :, ,$(p))) && echo y),,$(lastword $(subst :, ,$(p)))))
