@@ -13,7 +13,8 @@
 # pipelines/teachers.mk) and DINO's SGD linear evaluation above.
 #
 #   make dino-teacher                      (6 epochs on both cores: ~1 h 50 min
-#                                           idle, then the probe ~16 min)
+#                                           idle, then the k-NN on test ~3 min,
+#                                           linear-probe ~13 min, the SGD probe ~16 min)
 #   make dino-teacher DINO=runs/dino2 DINO_EPOCHS=12
 #   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
 #                                          (the earlier 96/6/3 teacher, "s96")
@@ -69,7 +70,7 @@ $(DINO)/knn-test.tsv: $(DINO)/dino.trained | $(BIN)/vit-fwd
 	    --threads $(DINO_THREADS) --eval-only --report $@
 
 # The logistic-regression probe: the whole training split's features once,
-# 4 strengths fitted by L-BFGS, the best on val kept (~10 min on both cores).
+# 5 strengths fitted by L-BFGS, the best on val kept (~13 min on both cores).
 $(DINO)/lprobe.safetensors $(DINO)/lprobe-l2.tsv &: $(DINO)/dino.trained | $(BIN)/linear-probe
 	$(BIN)/linear-probe --model $(DINO)/teacher.safetensors --train fashion-mnist:train --val fashion-mnist:val \
 	    --blocks 4 --threads $(DINO_THREADS) -o $(DINO)/lprobe.safetensors --report $(DINO)/lprobe-l2.tsv
