@@ -224,6 +224,7 @@ int main(int argc, char **argv)
     ss_vit m;
     if (ss_vit_new(&m, &c, &e) || ss_vit_load(&m, &mf.rec, "", m.params, 2, &e)) tool_die("%s: %s", o.model, e.msg);
 
+    tool_refuse_tty_stdout(o.out);   /* a checkpoint is binary */
     ss_afile out, rep;   /* opened now: a bad path fails before the work */
     if (ss_afile_open(&out, o.out, &e) || ss_afile_open(&rep, o.report ? o.report : "-", &e)) tool_die_err(&e);
 
