@@ -83,7 +83,9 @@ def read_tsv(path):
 def epochs(meta):
     """A teacher's epochs: DINO's then its probe's for the SSL teacher."""
     if "ssta.dino_epochs" in meta:
-        return "%s + %s (probe)" % (meta["ssta.dino_epochs"], meta.get("ssta.epoch", "?"))
+        if "ssta.epoch" in meta:
+            return "%s + %s (probe)" % (meta["ssta.dino_epochs"], meta["ssta.epoch"])
+        return "%s + L-BFGS probe" % meta["ssta.dino_epochs"]
     return meta.get("ssta.epoch", "-")
 
 

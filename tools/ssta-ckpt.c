@@ -36,9 +36,10 @@ static void usage(void)
         "Exit status: 0 ok, 1 runtime/data error, 2 usage error.\n");
 }
 
-/* Metadata a shipped teacher keeps from the training checkpoint. */
+/* Metadata a shipped teacher keeps from the training checkpoint (a probe's
+ * description and its backbone's md5 when linear-probe made it). */
 static const char *KEEP[] = {SS_META_MEAN, SS_META_STD, SS_META_DATA, SS_META_SEED, SS_META_EPOCH, SS_META_LOG,
-                             "ssta.producer", "ssta.run", NULL};
+                             "ssta.producer", "ssta.run", "ssta.probe", "ssta.backbone_md5", NULL};
 
 static void put_tsv(const char *k, const char *v)
 {

@@ -27,6 +27,12 @@ has "$T/err" "not converged\|iterations"
 "$SSTA_BIN/ssta-ckpt" info "$T/p.safetensors" >"$T/info" 2>&1 || fail "ssta-ckpt info: $(cat "$T/info")"
 has "$T/info" "head on 2 block"
 has "$T/info" "^ssta.backbone_md5	"
+# exported as a teacher (make teachers), it keeps what the probe was and on which backbone
+"$SSTA_BIN/ssta-ckpt" export "$T/p.safetensors" -o "$T/x.safetensors" --set ssta.role=self-supervised-teacher \
+    >/dev/null 2>&1 || fail "ssta-ckpt export"
+"$SSTA_BIN/ssta-ckpt" info "$T/x.safetensors" >"$T/xinfo" 2>&1 || fail "ssta-ckpt info (exported)"
+has "$T/xinfo" "^ssta.probe	logistic regression"
+has "$T/xinfo" "^ssta.backbone_md5	$(awk -F'\t' '$1 == "ssta.backbone_md5" {print $2}' "$T/info")\$"
 "$SSTA_BIN/vit-fwd" --model "$T/p.safetensors" --data $VA --eval-only --report "$T/v.tsv" 2>/dev/null || fail "vit-fwd"
 chosen=$(awk -F'\t' '$6 == 1 {print $5}' "$T/r.tsv")
 got=$(awk -F'\t' 'NR == 2 {print $3}' "$T/v.tsv")
