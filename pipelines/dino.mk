@@ -1,5 +1,5 @@
 # dino.mk — the self-supervised (DINO) teacher the project ships
-# (data/teachers/ssl.safetensors; docs/dino.md, "t192"): a 192/6/6 backbone
+# (data/teachers/ssl.safetensors; docs/dino.md, "e12"): a 192/6/6 backbone
 # (fmnist-teacher without its classifier, the supervised teachers' size)
 # trained with dino-train on the whole training split, its k-NN monitored on
 # the validation split against a 10,000-image memory, then DINO's linear
@@ -12,10 +12,12 @@
 # L2 strength chosen on val; the head the SSL teacher ships with,
 # pipelines/teachers.mk) and DINO's SGD linear evaluation above.
 #
-#   make dino-teacher                      (6 epochs on both cores: ~1 h 50 min
-#                                           idle, then the k-NN on test ~3 min,
-#                                           linear-probe ~13 min, the SGD probe ~16 min)
-#   make dino-teacher DINO=runs/dino2 DINO_EPOCHS=12
+#   make dino-teacher                      (12 epochs on both cores: ~3 h 50 min
+#                                           idle, over two sessions; then the k-NN
+#                                           on test ~3 min, linear-probe ~13 min,
+#                                           the SGD probe ~16 min)
+#   make dino-teacher DINO=runs/t192 DINO_EPOCHS=6
+#                                          (the previous teacher, "t192": 1 h 50 min)
 #   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
 #                                          (the earlier 96/6/3 teacher, "s96")
 #   make dino-teacher DINO=runs/g07 DINO_CROPS=dino,global-scale=0.7:1,local-scale=0.2:0.5,blur=0,solarize=0
@@ -27,7 +29,7 @@
 # teacher was made with DINO_THREADS=2.
 
 DINO        ?= runs/dino-teacher
-DINO_EPOCHS ?= 6
+DINO_EPOCHS ?= 12
 DINO_SEED   ?= 0
 # 192/6/6 on both cores: 18 min per epoch (docs/dino.md, t192).
 DINO_PRESET  ?= fmnist-teacher
