@@ -29,6 +29,7 @@ enum ss_rng_domain {
     SS_RNG_CORRUPT = 7,  /* (seed, CORRUPT, corruption, severity, i)   */
     SS_RNG_HEAD = 8,     /* (seed, HEAD, ...) random head selection    */
     SS_RNG_CUE = 9,      /* (seed, CUE, class pair, k, what) cue-conflict set */
+    SS_RNG_BOOT = 10,    /* (seed, BOOT, resample) bootstrap over images */
 };
 
 typedef struct ss_rng {

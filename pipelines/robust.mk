@@ -4,7 +4,11 @@
 #   make robust       $(ROBUST_DIR)/table5.tsv: clean error, mean corruption
 #                     error, mCE and relative mCE of every model, normalised
 #                     by the baseline model's errors (docs/robustness.md);
-#                     ce-by-corruption.tsv: each model's CE per corruption
+#                     ce-by-corruption.tsv: each model's CE per corruption;
+#                     intervals.tsv: 95 % paired bootstrap intervals of each
+#                     model's clean error, mCE and relative mCE and of every
+#                     pair's differences (mce-eval --intervals over the
+#                     per-image outcomes raw/NAME.outcomes.st)
 #   make shape-bias   $(ROBUST_DIR)/shape-bias.tsv and shape-bias.png
 #
 # ROBUST_MODELS names the rows; each NAME needs ROBUST_CKPT_NAME, its
@@ -18,7 +22,8 @@
 #        ROBUST_CKPT_b=b.st ROBUST_BASELINE=a ROBUST_TEACHERS=
 # ROBUST_BASELINE must be one of ROBUST_MODELS: its mCE is 100 by
 # definition. Extra options: MCE_FLAGS for mce-eval (e.g. --severities 1,3,5),
-# SHAPE_FLAGS for shape-bias (e.g. --per-pair 50).
+# SHAPE_FLAGS for shape-bias (e.g. --per-pair 50); ROBUST_BOOT resamples
+# (default 1000) and ROBUST_BOOT_SEED for the intervals.
 # Time: mce-eval runs 76 passes over ROBUST_DATA (10000 images for
 # fashion-mnist:test: about 4 min for a student, 15 for a teacher on 2 idle
 # cores); ROBUST_DATA=fashion-mnist:test,per-class=200 is 5 times quicker.
@@ -36,20 +41,24 @@ ROBUST_CKPT_2sl      ?= results/quick/runs/2SL_KD_early/s1/student.st
 ROBUST_CKPT_ssta     ?= results/quick/runs/SSTA_KD_early/s1/student.st
 MCE_FLAGS   ?=
 SHAPE_FLAGS ?=
+ROBUST_BOOT      ?= 1000
+ROBUST_BOOT_SEED ?= 0
 
 .PHONY: robust shape-bias
-robust: $(ROBUST_DIR)/table5.tsv $(ROBUST_DIR)/ce-by-corruption.tsv
-	@cat $(ROBUST_DIR)/table5.tsv
+robust: $(ROBUST_DIR)/table5.tsv $(ROBUST_DIR)/ce-by-corruption.tsv $(ROBUST_DIR)/intervals.tsv
+	@cat $(ROBUST_DIR)/table5.tsv $(ROBUST_DIR)/intervals.tsv
 
 shape-bias: $(ROBUST_DIR)/shape-bias.png
 	@cat $(ROBUST_DIR)/shape-bias.tsv
 
-# Per model: the raw errors (no baseline), and the shape-bias row.
+# Per model: the raw errors (no baseline) with the per-image outcomes (one
+# run writes both), and the shape-bias row.
 define robust_model
-$(ROBUST_DIR)/raw/$(1).tsv: $(ROBUST_CKPT_$(1)) $(BIN)/mce-eval
+$(ROBUST_DIR)/raw/$(1).tsv $(ROBUST_DIR)/raw/$(1).outcomes.st &: $(ROBUST_CKPT_$(1)) $(BIN)/mce-eval
 	@test -n '$(ROBUST_CKPT_$(1))' || { echo "robust.mk: set ROBUST_CKPT_$(1), the checkpoint of model $(1)" >&2; exit 2; }
-	@mkdir -p $$(@D)
-	$(BIN)/mce-eval --model '$(ROBUST_CKPT_$(1))' --label $(1) --data '$(ROBUST_DATA)' $(MCE_FLAGS) -o $$@
+	@mkdir -p $(ROBUST_DIR)/raw
+	$(BIN)/mce-eval --model '$(ROBUST_CKPT_$(1))' --label $(1) --data '$(ROBUST_DATA)' $(MCE_FLAGS) \
+	    --outcomes $(ROBUST_DIR)/raw/$(1).outcomes.st -o $(ROBUST_DIR)/raw/$(1).tsv
 $(ROBUST_DIR)/shape/$(1).tsv: $(ROBUST_CKPT_$(1)) $(BIN)/shape-bias
 	@test -n '$(ROBUST_CKPT_$(1))' || { echo "robust.mk: set ROBUST_CKPT_$(1), the checkpoint of model $(1)" >&2; exit 2; }
 	@mkdir -p $$(@D)
@@ -67,6 +76,14 @@ endef
 $(foreach m,$(ROBUST_MODELS),$(eval $(call robust_score,$(m))))
 .PHONY: robust-force
 robust-force:
+
+# Paired bootstrap intervals: the baseline first, then the other models;
+# a few seconds, so remade at every run as well.
+robust_others = $(filter-out $(ROBUST_BASELINE),$(ROBUST_MODELS))
+$(ROBUST_DIR)/intervals.tsv: $(patsubst %,$(ROBUST_DIR)/raw/%.outcomes.st,$(sort $(ROBUST_MODELS) $(ROBUST_BASELINE))) \
+                             $(BIN)/mce-eval robust-force
+	@$(BIN)/mce-eval --intervals --bootstrap $(ROBUST_BOOT) --seed $(ROBUST_BOOT_SEED) -o $@ \
+	    $(ROBUST_DIR)/raw/$(ROBUST_BASELINE).outcomes.st $(robust_others:%=$(ROBUST_DIR)/raw/%.outcomes.st)
 
 # group: teacher or student (ROBUST_TEACHERS)
 robust_group = $(if $(filter $(1),$(ROBUST_TEACHERS)),teacher,student)
