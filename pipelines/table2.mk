@@ -203,7 +203,9 @@ $(foreach s,$(SEEDS),$(foreach r,$(T2_ROWS),$(eval $(call T2_ROW,$(r),$(s)))))
 T2_TESTS := $(foreach s,$(SEEDS),$(foreach r,$(T2_ROWS),$(R)/runs/$(r)/s$(s)/test.tsv))
 T2_SELS  := $(foreach t,sl1 sl2 ssl,$(foreach v,imp avg rand,$(R)/rank/$(t).$(v)))
 
-$(R)/table2.md $(R)/table2.tsv $(R)/curves.tsv: $(T2_TESTS) $(T2_SELS) pipelines/table2.py $(T2_ROWS_TSV)
+# One run of table2.py writes the three: a grouped target (&:), so make -j2
+# never runs it twice at once (two writers of the same temporary file).
+$(R)/table2.md $(R)/table2.tsv $(R)/curves.tsv &: $(T2_TESTS) $(T2_SELS) pipelines/table2.py $(T2_ROWS_TSV)
 	/usr/bin/python3 pipelines/table2.py --rows $(T2_ROWS_TSV) --runs $(R)/runs --seeds "$(SEEDS)" \
 	    --heads $(R)/rank --teachers $(TEACHER_DIR) --out $(R) --preset $(PRESET) \
 	    $(if $(strip $(ROWS)),--only "$(T2_ROWS)") >/dev/null

@@ -50,6 +50,9 @@ for r in baseline SL_KD 2SL_KD_early; do
     grep -q -- "-o $T/r/runs/$r/s1/student.st" "$T/plan1" && fail "new ssl teacher: row $r planned, it does not use ssl"
 done
 grep -q -- "-o $T/r/cache/s1/sl1-imp.sts" "$T/plan1" && fail "new ssl teacher: sl1's cache planned"
+# the three tables come from one run of table2.py (a grouped target: make
+# -j2 ran it twice at once, two writers of one temporary file)
+[ "$(grep -c 'pipelines/table2.py --rows' "$T/plan1")" -eq 1 ] || fail "table2.py planned $(grep -c 'pipelines/table2.py --rows' "$T/plan1") times"
 # ... and really retrains those rows (a finished checkpoint made with the old
 # teacher is not taken for the new one's), not the others
 touch -d '2000-01-01' "$T/r/runs/SSTA_KD_early/s1/train.tsv" "$T/r/runs/baseline/s1/train.tsv"
