@@ -2,7 +2,8 @@
 # pipelines/robust.mk on two tiny checkpoints trained here: `make robust
 # shape-bias` with a model list, a baseline and a teacher given on the
 # command line writes table5.tsv (the baseline's mCE is 100), the CE matrix,
-# shape-bias.tsv and its plot; a model without a checkpoint is named.
+# the mCE intervals (intervals.tsv, its mCE table5's), shape-bias.tsv and
+# its plot; a model without a checkpoint is named.
 . "${SSTA_ROOT:-.}/tests/cli-lib.sh"
 cli_setup robust_pipeline
 for s in 1 2; do
@@ -25,6 +26,13 @@ head -1 "$T/r/ce-by-corruption.tsv" | grep -q "^model	fog	contrast$" || fail "CE
 [ "$(wc -l <"$T/r/shape-bias.tsv")" -eq 3 ] || fail "shape-bias.tsv: $(cat "$T/r/shape-bias.tsv")"
 awk -F'\t' 'NR > 1 && ($3 != 90 || $4 + $5 + $6 != 90) {exit 1}' "$T/r/shape-bias.tsv" || fail "shape-bias counts"
 head -c 8 "$T/r/shape-bias.png" | od -An -tx1 | grep -q "89 50 4e 47" || fail "shape-bias.png"
+# intervals.tsv: the baseline first (mCE 100), the teacher, their difference;
+# the teacher's mCE is table5's
+[ "$(cut -f1-3 "$T/r/intervals.tsv" | tr '\t\n' ' ;')" = "what model_a model_b;model stu -;model tea -;diff stu tea;" ] ||
+    fail "intervals.tsv rows: $(cat "$T/r/intervals.tsv")"
+grep -q "^model	stu	-	[0-9.]*	[0-9.]*	[0-9.]*	100.00	100.00	100.00	" "$T/r/intervals.tsv" || fail "baseline interval row"
+[ "$(awk -F'\t' '$2 == "tea" && $1 == "model" {print $7}' "$T/r/intervals.tsv")" = \
+  "$(awk -F'\t' '$1 == "tea" {print $5}' "$T/r/table5.tsv")" ] || fail "intervals mCE differs from table5's"
 ls "$T/r" | grep -q '\.tmp' && fail "temporary file left"
 # a model whose checkpoint variable is missing is named
 expect 2 pmake robust ROBUST_MODELS="tea ghost" ROBUST_CKPT_tea="$T/m1.st" ROBUST_BASELINE=tea
