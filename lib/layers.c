@@ -1,11 +1,10 @@
-/* layers.c — ViT layer kernels on cblas_sgemm (contracts in layers.h).
- * This file is the only one that includes cblas.h apart from train.c,
- * which sets the BLAS thread count. */
+/* layers.c — ViT layer kernels on ss_sgemm (contracts in layers.h). */
 #include "layers.h"
+
+#include "gemm.h"
 
 #pragma GCC optimize("tree-vectorize")
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -30,13 +29,10 @@ void ss_linear_forward(float *out, const float *inp, const float *w, const float
                        int M, int C, int OC)
 {
     // out (M,OC) = inp (M,C) . w(OC,C)^T + b
-    float beta = 0.0f;
-    if (b) {
-        for (int m = 0; m < M; m++) memcpy(out + (size_t)m * OC, b, (size_t)OC * sizeof(float));
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, C, 1.0f, inp, C, w, C, beta,
-                out, OC);
+    if (b)
+        ss_sgemm_bias(0, 1, M, OC, C, inp, C, w, C, b, out, OC);
+    else
+        ss_sgemm(0, 1, M, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
 }
 
 void ss_linear_forward_ref(float *out, const float *inp, const float *w, const float *b,
@@ -55,11 +51,9 @@ void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 {
     // dout (M,OC), inp (M,C), w (OC,C)
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, C, OC, 1.0f, dout, OC, w, C,
-                    1.0f, dinp, C);
+        ss_sgemm(0, 0, M, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, M, 1.0f, dout, OC, inp, C,
-                    1.0f, dw, C);
+        ss_sgemm(1, 0, OC, C, M, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db)
         for (int m = 0; m < M; m++) {
             const float *d = dout + (size_t)m * OC;
@@ -67,21 +61,81 @@ void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
         }
 }
 
+/* Row reductions in SS_LANES lanes: lane l sums elements l, l + 16,
+ * l + 32, ... in order, then the lanes are added pairwise (lane_fold).
+ * The order depends on the length alone (results are the same on every
+ * run), and the lane loops vectorise, where one running float sum could
+ * not: the compiler may not reorder float additions. */
+#define SS_LANES 16
+
+static inline float lane_fold(float *s)
+{
+    for (int w = SS_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0];
+}
+
+static inline float lane_sum(const float *x, int n)
+{
+    float s[SS_LANES] = {0};
+    int c = 0;
+    for (; c + SS_LANES <= n; c += SS_LANES)
+        for (int l = 0; l < SS_LANES; l++) s[l] += x[c + l];
+    for (; c < n; c++) s[c % SS_LANES] += x[c];
+    return lane_fold(s);
+}
+
+static inline float lane_dot(const float *x, const float *y, int n)
+{
+    float s[SS_LANES] = {0};
+    int c = 0;
+    for (; c + SS_LANES <= n; c += SS_LANES)
+        for (int l = 0; l < SS_LANES; l++) s[l] += x[c + l] * y[c + l];
+    for (; c < n; c++) s[c % SS_LANES] += x[c] * y[c];
+    return lane_fold(s);
+}
+
 /* A row's mean and 1/sqrt(variance + eps) (biased variance), the one
  * definition both LayerNorm forwards use. */
 static inline void ln_stats(const float *x, int C, float eps, float *mu_out, float *rs_out)
 {
-    float mu = 0.0f;
-    for (int c = 0; c < C; c++) mu += x[c];
-    mu /= C;
-    float var = 0.0f;
-    for (int c = 0; c < C; c++) {
+    float mu = lane_sum(x, C) / C;
+    float s[SS_LANES] = {0};
+    int c = 0;
+    for (; c + SS_LANES <= C; c += SS_LANES)
+        for (int l = 0; l < SS_LANES; l++) {
+            float d = x[c + l] - mu;
+            s[l] += d * d;
+        }
+    for (; c < C; c++) {
         float d = x[c] - mu;
-        var += d * d;
+        s[c % SS_LANES] += d * d;
     }
-    var /= C;
+    float var = lane_fold(s) / C;
     *mu_out = mu;
     *rs_out = 1.0f / sqrtf(var + eps);
+}
+
+/* sum_c g_c and sum_c g_c xh_c of a LayerNorm backward row, g = dy w (or
+ * dy inv w when dy is a mean's gradient), xh = (x - mu) rs */
+static inline void ln_grad_sums(const float *x, const float *dy, const float *w, float inv, float mu, float rs,
+                                int C, float *g_sum, float *gx_sum)
+{
+    float s1[SS_LANES] = {0}, s2[SS_LANES] = {0};
+    int c = 0;
+    for (; c + SS_LANES <= C; c += SS_LANES)
+        for (int l = 0; l < SS_LANES; l++) {
+            float xh = (x[c + l] - mu) * rs, g = dy[c + l] * inv * w[c + l];
+            s1[l] += g;
+            s2[l] += g * xh;
+        }
+    for (; c < C; c++) {
+        float xh = (x[c] - mu) * rs, g = dy[c] * inv * w[c];
+        s1[c % SS_LANES] += g;
+        s2[c % SS_LANES] += g * xh;
+    }
+    *g_sum = lane_fold(s1);
+    *gx_sum = lane_fold(s2);
 }
 
 void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -106,12 +160,8 @@ void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
         const float *x = inp + (size_t)m * C, *dy = dout + (size_t)m * C;
         float *dx = dinp + (size_t)m * C;
         float mu = mean[m], rs = rstd[m];
-        float g_mean = 0.0f, gx_mean = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float xh = (x[c] - mu) * rs, g = dy[c] * w[c];
-            g_mean += g;
-            gx_mean += g * xh;
-        }
+        float g_mean, gx_mean;
+        ln_grad_sums(x, dy, w, 1.0f, mu, rs, C, &g_mean, &gx_mean);
         g_mean /= C;
         gx_mean /= C;
         for (int c = 0; c < C; c++) {
@@ -148,12 +198,8 @@ void ss_layernorm_mean_backward(float *dinp, float *dw, float *db, const float *
         const float *x = inp + (size_t)m * C;
         float *dx = dinp + (size_t)m * C;
         float mu = mean[m], rs = rstd[m];
-        float g_mean = 0.0f, gx_mean = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float xh = (x[c] - mu) * rs, g = dout[c] * inv * w[c];
-            g_mean += g;
-            gx_mean += g * xh;
-        }
+        float g_mean, gx_mean;
+        ln_grad_sums(x, dout, w, inv, mu, rs, C, &g_mean, &gx_mean);
         g_mean /= C;
         gx_mean /= C;
         for (int c = 0; c < C; c++) {
@@ -229,13 +275,17 @@ void ss_gelu_forward_ref(float *out, const float *inp, size_t n)
 
 static void softmax_row(float *p, int K)
 {
-    float mx = p[0];
-    for (int k = 1; k < K; k++) mx = p[k] > mx ? p[k] : mx;
-    float s = 0.0f;
-    for (int k = 0; k < K; k++) p[k] = exp_neg(p[k] - mx);   /* arguments <= 0 */
-    for (int k = 0; k < K; k++) s += p[k];
-    float inv = 1.0f / s;
-    for (int k = 0; k < K; k++) p[k] *= inv;
+    float m[SS_LANES];
+    int k = 0;
+    for (int l = 0; l < SS_LANES; l++) m[l] = p[0];
+    for (; k + SS_LANES <= K; k += SS_LANES)
+        for (int l = 0; l < SS_LANES; l++) m[l] = p[k + l] > m[l] ? p[k + l] : m[l];
+    for (; k < K; k++) m[k % SS_LANES] = p[k] > m[k % SS_LANES] ? p[k] : m[k % SS_LANES];
+    float mx = m[0];
+    for (int l = 1; l < SS_LANES; l++) mx = m[l] > mx ? m[l] : mx;
+    for (k = 0; k < K; k++) p[k] = exp_neg(p[k] - mx);   /* arguments <= 0 */
+    float inv = 1.0f / lane_sum(p, K);
+    for (k = 0; k < K; k++) p[k] *= inv;
 }
 
 void ss_softmax_rows(float *p, const float *logits, int M, int K)
@@ -259,16 +309,14 @@ void ss_attention_forward(float *out, float *att, const float *qkv, const uint8_
             float *P = att + ((size_t)b * NH + h) * N * N;
             float *o = out + (size_t)b * N * C + h * hd;
             // S = scale * q k^T  (N,N)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale, q, C3, k, C3,
-                        0.0f, P, N);
+            ss_sgemm(0, 1, N, N, hd, scale, q, C3, k, C3, 0.0f, P, N);
             for (int i = 0; i < N; i++) softmax_row(P + (size_t)i * N, N);
             if (head_off && head_off[h]) {
                 for (int i = 0; i < N; i++) memset(o + (size_t)i * C, 0, (size_t)hd * sizeof(float));
                 continue;
             }
             // o = P v  (N,hd)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, P, N, v, C3,
-                        0.0f, o, C);
+            ss_sgemm(0, 0, N, hd, N, 1.0f, P, N, v, C3, 0.0f, o, C);
         }
 }
 
@@ -325,10 +373,8 @@ void ss_attention_backward(float *dqkv, float *scratch, const float *dout,
             if (off && !dext) continue;  // no gradient reaches q, k or v
             if (!off) {
                 // dP = dy v^T (N,N); dv += P^T dy (N,hd)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, 1.0f, dy, C, v, C3,
-                            0.0f, dP, N);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, 1.0f, P, N, dy, C,
-                            1.0f, dv, C3);
+                ss_sgemm(0, 1, N, N, hd, 1.0f, dy, C, v, C3, 0.0f, dP, N);
+                ss_sgemm(1, 0, N, hd, N, 1.0f, P, N, dy, C, 1.0f, dv, C3);
                 if (dext)
                     for (size_t i = 0; i < (size_t)N * N; i++) dP[i] += dext[i];
             } else {
@@ -338,15 +384,12 @@ void ss_attention_backward(float *dqkv, float *scratch, const float *dout,
             for (int i = 0; i < N; i++) {
                 const float *p = P + (size_t)i * N;
                 float *d = dP + (size_t)i * N;
-                float s = 0.0f;
-                for (int j = 0; j < N; j++) s += d[j] * p[j];
+                float s = lane_dot(d, p, N);
                 for (int j = 0; j < N; j++) d[j] = p[j] * (d[j] - s);
             }
             // dq += scale dS k ; dk += scale dS^T q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, scale, dP, N, k, C3,
-                        1.0f, dq, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, hd, N, scale, dP, N, q, C3,
-                        1.0f, dk, C3);
+            ss_sgemm(0, 0, N, hd, N, scale, dP, N, k, C3, 1.0f, dq, C3);
+            ss_sgemm(1, 0, N, hd, N, scale, dP, N, q, C3, 1.0f, dk, C3);
         }
 }
 

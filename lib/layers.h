@@ -13,7 +13,8 @@
  * Kernels never allocate and never fail: shapes are the caller's contract
  * (the model code validates configurations before it allocates).
  *
- * All matrix products go through cblas_sgemm (single precision, row-major).
+ * All matrix products go through ss_sgemm (gemm.h: single precision,
+ * row-major, single-threaded).
  * Each optimised kernel has a naive twin (suffix _ref) used by the tests.
  */
 #ifndef SS_LAYERS_H
