@@ -9,9 +9,10 @@
  *
  * Prints TSV on stdout: for each linear layer of a block (qkv, proj, fc1,
  * fc2) in the three orientations a training step runs (forward y = x W^T,
- * input gradient dx = dy W, weight gradient dW = dy^T x), the sgemm rate in
- * GFLOP/s with one BLAS thread (the runner's workers each call
- * single-threaded BLAS), M = --rows (a worker's samples x tokens); then a
+ * input gradient dx = dy W, weight gradient dW = dy^T x), the rate in
+ * GFLOP/s of OpenBLAS's sgemm with one thread and of the project's own
+ * ss_sgemm (gemm.h; the runner's workers each multiply single-threaded),
+ * M = --rows (a worker's samples x tokens); then a
  * large square sgemm (2048^3) as the machine's best case; then the FLOPs
  * of one DINO training sample (2 global views forward + backward, nlocal
  * local views forward + backward, 2 teacher forwards; linear layers and
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gemm.h"
 #include "runner.h"
 
 static double now(void)
@@ -43,18 +45,22 @@ static float *randn(size_t n)
     return p;
 }
 
-/* C (M,N) = op(A) op(B), repeated for `secs`; GFLOP/s. */
-static double rate(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, double secs)
+/* C (M,N) = op(A) op(B), repeated for `secs`, by OpenBLAS (own 0) or
+ * ss_sgemm (own 1); GFLOP/s. */
+static double rate(int own, int ta, int tb, int M, int N, int K, double secs)
 {
     float *A = randn((size_t)M * K), *B = randn((size_t)K * N), *C = randn((size_t)M * N);
-    int lda = ta == CblasNoTrans ? K : M, ldb = tb == CblasNoTrans ? N : K;
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);   /* warm */
-    long reps = 0;
-    double t0 = now(), t;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    long reps = -1;   /* the first call warms */
+    double t0 = 0, t = 0;
     do {
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
-        reps++;
-    } while ((t = now() - t0) < secs);
+        if (own)
+            ss_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, reps < 0 ? 0.0f : 1.0f, C, N);
+        else
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
+                        A, lda, B, ldb, reps < 0 ? 0.0f : 1.0f, C, N);
+        if (++reps == 0) t0 = now();
+    } while (reps == 0 || (t = now() - t0) < secs);
     free(A); free(B); free(C);
     return 2.0 * M * N * K * reps / t / 1e9;
 }
@@ -92,14 +98,18 @@ int main(int argc, char **argv)
     ss_blas_single_thread();
     int H = (int)(mlp * C);
     struct { const char *name; int in, out; } lin[] = {{"qkv", C, 3 * C}, {"proj", C, C}, {"fc1", C, H}, {"fc2", H, C}};
-    printf("layer\tpass\tM\tN\tK\tgflops\n");
+    printf("layer\tpass\tM\tN\tK\topenblas_gflops\tssta_gflops\n");
+#define ROW(name, pass, ta, tb, m, nn, k) \
+    printf("%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\n", name, pass, m, nn, k, rate(0, ta, tb, m, nn, k, secs), \
+           rate(1, ta, tb, m, nn, k, secs))
     for (int i = 0; i < 4; i++) {
         int in = lin[i].in, out = lin[i].out;
-        printf("%s\tforward\t%d\t%d\t%d\t%.1f\n", lin[i].name, M, out, in, rate(CblasNoTrans, CblasTrans, M, out, in, secs));
-        printf("%s\tdinput\t%d\t%d\t%d\t%.1f\n", lin[i].name, M, in, out, rate(CblasNoTrans, CblasNoTrans, M, in, out, secs));
-        printf("%s\tdweight\t%d\t%d\t%d\t%.1f\n", lin[i].name, out, in, M, rate(CblasTrans, CblasNoTrans, out, in, M, secs));
+        ROW(lin[i].name, "forward", 0, 1, M, out, in);
+        ROW(lin[i].name, "dinput", 0, 0, M, in, out);
+        ROW(lin[i].name, "dweight", 1, 0, out, in, M);
     }
-    printf("square\tforward\t2048\t2048\t2048\t%.1f\n", rate(CblasNoTrans, CblasNoTrans, 2048, 2048, 2048, secs));
+    ROW("square", "forward", 0, 0, 2048, 2048, 2048);
+    printf("# ss_sgemm: %s\n", ss_sgemm_impl());
     double g = view_macs(n, C, L, mlp), lo = view_macs(nl, C, L, mlp);
     double step = 2 * (2 * 3 * g + nlocal * 3 * lo + 2 * g);
     printf("# DINO sample (2 global x %d tokens, %d local x %d tokens, dim %d, depth %d): %.3f GFLOP "
