@@ -3,12 +3,12 @@
  * The blocked product of Goto and van de Geijn ("Anatomy of high-performance
  * matrix multiplication", 2008), as BLIS lays it out: for each NC-column
  * block of C and KC-deep slice of k, op(B) is packed into NR-wide column
- * panels; for each MC-row block, op(A) into MR-tall row panels; the kernel
- * multiplies one A panel by one B panel into an MR x NR tile held in 24
- * zmm registers. A B panel (KC x NR floats, 32 KiB) stays in L1 while the
- * kernel walks down the A block (MC x KC, 120 KiB, in L2). Packing pads
- * the edges with zeros, so the kernel always runs whole tiles and masks
- * only its stores. */
+ * panels (zero past the last column); the kernel multiplies MR rows of
+ * op(A) by one panel into an MR x NR tile held in 24 zmm registers. A B
+ * panel (KC x NR floats, 32 KiB) stays in L1 while the kernel walks down
+ * MC rows of A (MC x KC floats, 120 KiB, in L2). A is read where it lies,
+ * not packed: only the last rows of an M that is not a multiple of MR go
+ * through a zero-padded panel. Columns past N are masked at the store. */
 #include "gemm.h"
 
 #include <cblas.h>
@@ -41,24 +41,30 @@ static _Thread_local _Alignas(64) float Bpack[KC * NC];
 
 const char *ss_sgemm_impl(void) { return "avx512"; }
 
+/* The lanes of the two 16-float halves of a 32-column row that hold the
+ * first w columns (w <= 32). */
+static inline void col_masks(int w, __mmask16 *m0, __mmask16 *m1)
+{
+    *m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
+    *m1 = w >= 32 ? 0xFFFF : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+}
+
 /* op(B)[k0.., j0..] (kc x nc) into panels of NR columns: panel p holds
  * element (k, j0 + p*NR + jj) at p*kc*NR + k*NR + jj, zero past nc. */
 static void pack_b(float *dst, const float *B, int ldb, int tb, int k0, int j0, int kc, int nc)
 {
     for (int jp = 0; jp < nc; jp += NR) {
         float *d = dst + (size_t)jp * kc;
-        int w = nc - jp < NR ? nc - jp : NR;
+        __mmask16 m0, m1;
+        col_masks(nc - jp < NR ? nc - jp : NR, &m0, &m1);
         if (!tb) {
-            __mmask16 m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
-            __mmask16 m1 = w >= 32 ? 0xFFFF : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
             for (int k = 0; k < kc; k++) {
                 const float *s = B + (size_t)(k0 + k) * ldb + j0 + jp;
                 _mm512_store_ps(d + (size_t)k * NR, _mm512_maskz_loadu_ps(m0, s));
                 _mm512_store_ps(d + (size_t)k * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
             }
-        } else {   /* B stored (N,K): column j of op(B) is row j of B; gather 16 rows at a time */
-            __mmask16 m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
-            __mmask16 m1 = w >= 32 ? 0xFFFF : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+        } else {   /* B stored (N,K): column j of op(B) is row j of B; gather 16 rows at a time
+                      (32-bit offsets: 15 ldb must fit in an int) */
             __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                              _mm512_set1_epi32(ldb));
             const float *s0 = B + (size_t)(j0 + jp) * ldb + k0, *s1 = m1 ? s0 + (size_t)16 * ldb : s0;
@@ -72,30 +78,24 @@ static void pack_b(float *dst, const float *B, int ldb, int tb, int k0, int j0, 
     }
 }
 
-/* op(A)[i0.., k0..] (mc x kc) into panels of MR rows: panel p holds
- * element (i0 + p*MR + r, k) at p*kc*MR + k*MR + r, zero past mc. */
-static void pack_a(float *dst, const float *A, int lda, int ta, int i0, int k0, int mc, int kc)
+/* Rows i0 .. i0+h-1 (h < MR) of op(A), columns k0 .. k0+kc-1, into one
+ * panel: element (i0 + r, k) at k*MR + r, rows h .. MR-1 zero. */
+static void pack_a_edge(float *d, const float *A, int lda, int ta, int i0, int k0, int h, int kc)
 {
-    for (int ip = 0; ip < mc; ip += MR) {
-        float *d = dst + (size_t)ip * kc;
-        int h = mc - ip < MR ? mc - ip : MR;
-        if (!ta) {
-            for (int r = 0; r < MR; r++) {
-                if (r < h) {
-                    const float *s = A + (size_t)(i0 + ip + r) * lda + k0;
-                    for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = s[k];
-                } else {
-                    for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
-                }
-            }
-        } else {
-            __mmask16 m = (__mmask16)((1u << h) - 1);
-            for (int k = 0; k < kc; k++) {
-                const float *s = A + (size_t)(k0 + k) * lda + i0 + ip;
-                /* MR = 12 floats: a masked 16-wide load, a masked store of 12 */
-                _mm512_mask_storeu_ps(d + (size_t)k * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, s));
+    if (!ta) {
+        for (int r = 0; r < MR; r++) {
+            if (r < h) {
+                const float *s = A + (size_t)(i0 + r) * lda + k0;
+                for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = s[k];
+            } else {
+                for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
             }
         }
+    } else {   /* the h values of one k are contiguous: a masked load, a 12-wide store */
+        __mmask16 m = (__mmask16)((1u << h) - 1);
+        for (int k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(d + (size_t)k * MR, 0x0FFF,
+                                  _mm512_maskz_loadu_ps(m, A + (size_t)(k0 + k) * lda + i0));
     }
 }
 
@@ -143,10 +143,10 @@ static inline __attribute__((always_inline)) void store_row(float *c, const floa
     }
 #define STORE(i) \
     if (i < mr) store_row(C + (size_t)i * ldc, bias, c##i##a, c##i##b, m0, m1, va, beta, first);
-#define EPILOGUE                                                                             \
-    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);                          \
-    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;     \
-    __m512 va = _mm512_set1_ps(alpha);                                                       \
+#define EPILOGUE                       \
+    __mmask16 m0, m1;                  \
+    col_masks(nr, &m0, &m1);           \
+    __m512 va = _mm512_set1_ps(alpha); \
     ROWS(STORE)
 
 static void kernel_cols(int kc, const float *restrict a, size_t as, const float *restrict b, float *C, int ldc,
@@ -215,7 +215,7 @@ static void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *
                         float *Ct = C + (size_t)i * ldc + jc + jr;
                         const float *bj = bias ? bias + jc + jr : NULL;
                         if (mr < MR) {   /* the last rows: a zero-padded panel */
-                            pack_a(Ap, A, lda, ta, i, pc, mr, kc);
+                            pack_a_edge(Ap, A, lda, ta, i, pc, mr, kc);
                             kernel_cols(kc, Ap, MR, bp, Ct, ldc, mr, nr, alpha, beta, bj, first);
                         } else if (ta) {
                             kernel_cols(kc, A + (size_t)pc * lda + i, (size_t)lda, bp, Ct, ldc, mr, nr, alpha, beta,
