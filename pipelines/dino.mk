@@ -12,12 +12,14 @@
 # L2 strength chosen on val; the head the SSL teacher ships with,
 # pipelines/teachers.mk) and DINO's SGD linear evaluation above.
 #
-#   make dino-teacher                      (12 epochs on both cores: ~3 h 50 min
-#                                           idle, over two sessions; then the k-NN
-#                                           on test ~3 min, linear-probe ~13 min,
-#                                           the SGD probe ~16 min)
+#   make dino-teacher                      (12 epochs on both cores: ~2 h 30 min
+#                                           idle with the AVX-512 product, 3 h 50 min
+#                                           before it; then the k-NN on test ~3 min,
+#                                           linear-probe ~13 min, the SGD probe
+#                                           ~16 min, those three timed before it)
 #   make dino-teacher DINO=runs/t192 DINO_EPOCHS=6
-#                                          (the previous teacher, "t192": 1 h 50 min)
+#                                          (the previous teacher, "t192": 1 h 50 min
+#                                           before the AVX-512 product)
 #   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
 #                                          (the earlier 96/6/3 teacher, "s96")
 #   make dino-teacher DINO=runs/g07 DINO_CROPS=dino,global-scale=0.7:1,local-scale=0.2:0.5,blur=0,solarize=0
@@ -31,7 +33,8 @@
 DINO        ?= runs/dino-teacher
 DINO_EPOCHS ?= 12
 DINO_SEED   ?= 0
-# 192/6/6 on both cores: 18 min per epoch (docs/dino.md, t192).
+# 192/6/6 on both cores: ~12 min per epoch (18 before the AVX-512 product;
+# docs/dino.md).
 DINO_PRESET  ?= fmnist-teacher
 DINO_THREADS ?= 2
 # The views (ssta-data(5), multi-crop): t192's; the recipe search in
