@@ -7,16 +7,16 @@
  * beta 0 overwrites C without reading it (NaN in C does not survive).
  *
  * Built with AVX-512F (-march=native on such a CPU) this is the project's
- * own blocked product: B and A packed into cache-sized panels, a 12 x 32
- * register-tiled kernel, every output element summed over k in increasing
- * order within slices of 256 and the slices in order: an element's value
- * depends on its row of op(A), its column of op(B), K, alpha, beta and
- * its old value only — not on the other rows and columns in the call, nor
- * on threads or timing. This machine's
- * OpenBLAS must run its Haswell (AVX2) kernels (DESIGN.md), which reach
- * half of what the cores' 512-bit FMA units do; docs/engine.md has the
- * figures. Without AVX-512F, or built with -DSS_GEMM_BLAS, it is
- * cblas_sgemm.
+ * own blocked product (gemm.c): op(B) packed into 32-column panels, A read
+ * in place, a 12 x 32 register tile; every output element is summed over k
+ * in increasing order within slices of 256 and the slices in order, so its
+ * value depends on its row of op(A), its column of op(B), K, alpha, beta
+ * and its old value only — not on the other rows and columns in the call,
+ * nor on threads or timing. This machine's OpenBLAS must run its Haswell
+ * (AVX2) kernels (DESIGN.md), which reach half of what the cores' 512-bit
+ * FMA units do; docs/engine.md has the figures. Without AVX-512F, or built
+ * with -DSS_GEMM_BLAS, it is cblas_sgemm (which makes no such promise
+ * about rows).
  *
  * Single-threaded: the callers split batches across workers (runner.h).
  * Packing buffers are per thread (static thread-local storage); the call
