@@ -40,6 +40,11 @@ DINO_THREADS ?= 2
 # The views (ssta-data(5), multi-crop): t192's; the recipe search in
 # docs/dino.md varies them.
 DINO_CROPS   ?= dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0
+# DINO_STOP=N: train the DINO_EPOCHS schedule only up to epoch N
+# (dino-train --stop-after), then measure that epoch's teacher; the same
+# make without it (or with a larger N) continues the run and measures again.
+DINO_STOP    ?=
+DINO_DONE    := $(DINO)/dino$(if $(DINO_STOP),-at$(DINO_STOP)).trained
 
 .PHONY: dino-teacher
 dino-teacher: $(DINO)/knn-test.tsv $(DINO)/lprobe.tsv $(DINO)/probe.tsv
@@ -47,21 +52,21 @@ dino-teacher: $(DINO)/knn-test.tsv $(DINO)/lprobe.tsv $(DINO)/probe.tsv
 
 # The targets are stamps touched when a trainer exits 0 (all epochs done),
 # not the files it rewrites after every epoch (see pipelines/teachers.mk).
-.PRECIOUS: $(DINO)/dino.trained $(DINO)/probe.trained
-$(DINO)/dino.trained: | $(BIN)/dino-train
+.PRECIOUS: $(DINO_DONE) $(DINO)/probe.trained
+$(DINO_DONE): | $(BIN)/dino-train
 	@mkdir -p $(DINO)
 	$(BIN)/dino-train --train fashion-mnist:train --val fashion-mnist:val \
 	    --knn-train fashion-mnist:train,per-class=1000 --preset $(DINO_PRESET) \
 	    --out-dim 1024 --head-hidden 1024 --head-bottleneck 256 --norm-last-layer 1 \
 	    --teacher-temp 0.04 --warmup-teacher-temp 0.02 --warmup-teacher-temp-epochs 2 \
 	    --momentum-teacher 0.99 --lr 5e-4 --min-lr 1e-5 --warmup-epochs 0.5 --wd 0.04 --wd-end 0.4 \
-	    --clip 3 --freeze-last-layer 0.05 --drop-path 0.1 --epochs $(DINO_EPOCHS) --batch 64 \
+	    --clip 3 --freeze-last-layer 0.05 --drop-path 0.1 --epochs $(DINO_EPOCHS) $(if $(DINO_STOP),--stop-after $(DINO_STOP)) --batch 64 \
 	    --crops $(DINO_CROPS) --local 16 --local-crops 2 \
 	    --seed $(DINO_SEED) --threads $(DINO_THREADS) \
 	    -o $(DINO)/state.st --teacher-out $(DINO)/teacher.safetensors --log $(DINO)/log.tsv >/dev/null
 	@touch $@
 
-$(DINO)/probe.trained: $(DINO)/dino.trained | $(BIN)/distill-step
+$(DINO)/probe.trained: $(DINO_DONE) | $(BIN)/distill-step
 	$(BIN)/distill-step --init $(DINO)/teacher.safetensors --freeze-backbone --head-blocks 4 --optim sgd --lr 0.3 --wd 0 \
 	    --warmup 0 --min-lr 0 --smoothing 0 --drop-path 0 --epochs 8 --batch 128 --threads $(DINO_THREADS) --seed 1 \
 	    --train fashion-mnist:train --val fashion-mnist:val -o $(DINO)/probe.st --log $(DINO)/probe-train.tsv >/dev/null
@@ -70,13 +75,13 @@ $(DINO)/probe.trained: $(DINO)/dino.trained | $(BIN)/distill-step
 $(DINO)/probe.tsv: $(DINO)/probe.trained $(BIN)/vit-fwd
 	$(BIN)/vit-fwd --model $(DINO)/probe.st --data fashion-mnist:val --eval-only --report $@
 
-$(DINO)/knn-test.tsv: $(DINO)/dino.trained | $(BIN)/vit-fwd
+$(DINO)/knn-test.tsv: $(DINO_DONE) | $(BIN)/vit-fwd
 	$(BIN)/vit-fwd --model $(DINO)/teacher.safetensors --data fashion-mnist:test --knn fashion-mnist:train \
 	    --threads $(DINO_THREADS) --eval-only --report $@
 
 # The logistic-regression probe: the whole training split's features once,
 # 5 strengths fitted by L-BFGS, the best on val kept (~13 min on both cores).
-$(DINO)/lprobe.safetensors $(DINO)/lprobe-l2.tsv &: $(DINO)/dino.trained | $(BIN)/linear-probe
+$(DINO)/lprobe.safetensors $(DINO)/lprobe-l2.tsv &: $(DINO_DONE) | $(BIN)/linear-probe
 	$(BIN)/linear-probe --model $(DINO)/teacher.safetensors --train fashion-mnist:train --val fashion-mnist:val \
 	    --blocks 4 --threads $(DINO_THREADS) -o $(DINO)/lprobe.safetensors --report $(DINO)/lprobe-l2.tsv
 

@@ -31,7 +31,7 @@ typedef struct opts {
     int warm_tt_epochs;
     double lr, min_lr, wd, wd_end, clip, drop_path, warmup;
     double freeze_last;
-    int epochs, batch, threads, loader_threads, steps_per_epoch, knn_k, eval_batch;
+    int epochs, stop_after, batch, threads, loader_threads, steps_per_epoch, knn_k, eval_batch;
     double knn_t;
     uint64_t seed;
     int bench, bench_steps, bench_parts;
@@ -71,6 +71,9 @@ static void usage(void)
         "  --center-momentum X [0.9]  --momentum-teacher X [0.996] (cosine to 1)\n"
         "Optimisation (AdamW; lr is absolute, not scaled by the batch):\n"
         "  --epochs N [100]  --batch N [64]  --lr X [5e-4]  --min-lr X [1e-6]\n"
+        "  --stop-after N       leave (status 0) once epoch N's state is written; the\n"
+        "                       schedules stay those of --epochs, and the same command\n"
+        "                       without it (or with a larger N) continues the run\n"
         "  --warmup-epochs X [10]  --wd X [0.04]  --wd-end X [0.4]  --clip X [3.0]\n"
         "  --freeze-last-layer X [1] (epochs)  --drop-path X [0.1]\n"
         "  --seed N [0]  --threads N [2]  --loader-threads N [1]\n"
@@ -89,7 +92,7 @@ enum {
     O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_PRESET, O_CROPS, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_MLP, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
     O_TTEMP, O_WTT, O_WTTE, O_CM, O_MOM, O_LR, O_MINLR, O_WD, O_WDE, O_CLIP, O_DP, O_WARM, O_FREEZE,
-    O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS
+    O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS, O_STOP
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -109,6 +112,7 @@ static void parse(int argc, char **argv, opts *o)
         {"wd", 1, 0, O_WD}, {"wd-end", 1, 0, O_WDE}, {"clip", 1, 0, O_CLIP},
         {"drop-path", 1, 0, O_DP}, {"warmup-epochs", 1, 0, O_WARM},
         {"freeze-last-layer", 1, 0, O_FREEZE}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
+        {"stop-after", 1, 0, O_STOP},
         {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
         {"steps-per-epoch", 1, 0, O_SPE}, {"knn-k", 1, 0, O_KNNK}, {"knn-t", 1, 0, O_KNNT},
         {"eval-batch", 1, 0, O_EVB}, {"seed", 1, 0, O_SEED}, {"bench", 0, 0, O_BENCH},
@@ -163,6 +167,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_WARM: o->warmup = tool_parse_double("--warmup-epochs", optarg, 0, 100000); break;
         case O_FREEZE: o->freeze_last = tool_parse_double("--freeze-last-layer", optarg, 0, 100000); break;
         case O_EPOCHS: o->epochs = (int)tool_parse_long("--epochs", optarg, 1, 100000); break;
+        case O_STOP: o->stop_after = (int)tool_parse_long("--stop-after", optarg, 1, 100000); break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
         case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, SS_MAX_WORKERS); break;
         case O_LTHREADS: o->loader_threads = (int)tool_parse_long("--loader-threads", optarg, 1, 64); break;
@@ -567,7 +572,10 @@ int main(int argc, char **argv)
     }
     printf("%s%s", LOG_HEADER, full.s);
     fflush(stdout);
-    if (start_epoch >= o.epochs) {
+    /* --stop-after ends this process early; it is not part of the run's
+     * identity, since the schedules and so the bytes do not depend on it */
+    int end_epoch = o.stop_after && o.stop_after < o.epochs ? o.stop_after : o.epochs;
+    if (start_epoch >= end_epoch) {
         if (tool_isatty(2)) tool_warn("%s: already trained for %d epochs", o.out, start_epoch);
         goto done;
     }
@@ -589,7 +597,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
-    for (int ep = start_epoch; ep < o.epochs; ep++) {
+    for (int ep = start_epoch; ep < end_epoch; ep++) {
         double t0 = tool_now(), loss_sum = 0, ent_sum = 0, ment_sum = 0;
         long seen = 0;
         ss_dino_sched s = {0};

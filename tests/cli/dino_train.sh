@@ -45,6 +45,20 @@ cmp -s "$T/ta.st" "$T/tb.st" || fail "resumed teacher differs"
 cut -f1-11 "$T/a.out" >"$T/a.c"; cut -f1-11 "$T/out" >"$T/b.c"
 cmp -s "$T/a.c" "$T/b.c" || fail "resumed table differs: $(cat "$T/b.c")"
 
+# --stop-after: this process ends after epoch 1 (status 0, the table up to
+# it); the same command without it continues into the uninterrupted bytes
+expect 2 $RUN --stop-after 0 -o "$T/c.st"
+expect 0 $RUN --stop-after 1 -o "$T/c.st" --teacher-out "$T/tc.st"
+[ "$(wc -l <"$T/out")" -eq 3 ] || fail "--stop-after 1: expected epochs 0..1: $(cat "$T/out")"
+cmp -s "$T/a.st" "$T/c.st" && fail "--stop-after 1 trained all epochs"
+expect 0 $RUN --stop-after 1 -o "$T/c.st"
+[ "$(wc -l <"$T/out")" -eq 3 ] || fail "--stop-after 1 again: expected no new epoch"
+expect 0 $RUN -o "$T/c.st" --teacher-out "$T/tc.st"
+cmp -s "$T/a.st" "$T/c.st" || fail "stopped and continued state differs from the uninterrupted one"
+cmp -s "$T/ta.st" "$T/tc.st" || fail "stopped and continued teacher differs"
+cut -f1-11 "$T/out" >"$T/c.c"
+cmp -s "$T/a.c" "$T/c.c" || fail "stopped and continued table differs: $(cat "$T/c.c")"
+
 # a finished run is not repeated; another command is refused, naming the field
 expect 0 $RUN -o "$T/a.st"
 cmp -s "$T/a.st" "$T/b.st" || fail "rerun of a finished run changed the state"
