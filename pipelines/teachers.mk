@@ -6,7 +6,8 @@
 # the project ships them in data/teachers/ (see data/teachers/README.md).
 #
 #   make -j2 teachers              all three (the SL pair first: ~1 h; then DINO
-#                                  on both cores ~4 h 20 min; data/teachers/README.md)
+#                                  on both cores ~2 h 50 min on a Zen 5 VM, 4 h 20 min
+#                                  before the AVX-512 product; data/teachers/README.md)
 #   make -j2 teachers-sl           the two supervised ones (about 1 h, a core each)
 #   make teachers TEACHERS_OUT=runs/t2
 # Interrupted, `make teachers` resumes each run from its last epoch.
