@@ -105,7 +105,9 @@ $(BIN)/mce-eval $(BIN)/shape-bias: $(MODEL_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(ALL_LIBS) -o $@
+# The tools' shared helpers have their unit test too.
+$(BUILD)/tests/test_tool: $(COMMON_OBJ)
 
 # Quick tier: every unit test program and every CLI test script.
 check: all

@@ -619,8 +619,12 @@ int main(int argc, char **argv)
             ent_sum += st.t_entropy;
             ment_sum += st.t_mean_entropy;
             seen += b.n;
-            tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  H(t) %.3f  lr %.2e  %.0f img/s", ep + 1, o.epochs,
-                          i + 1, spe, loss_sum / (i + 1), ent_sum / (i + 1), s.lr, seen / (tool_now() - t0));
+            double el = tool_now() - t0;
+            char left[32];
+            tool_time_left(left, sizeof left, (double)(i + 1), el,
+                           (double)(spe - i - 1) + (double)(end_epoch - ep - 1) * spe);
+            tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  H(t) %.3f  lr %.2e  %.0f img/s  left %s", ep + 1,
+                          o.epochs, i + 1, spe, loss_sum / (i + 1), ent_sum / (i + 1), s.lr, seen / el, left);
         }
         double secs_train = tool_now() - t0;
         double ent = ent_sum / spe, ment = ment_sum / spe;

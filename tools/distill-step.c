@@ -768,8 +768,12 @@ int main(int argc, char **argv)
             for (int k = 0; k < nterm; k++) term[k] += st.user[k];
             correct += st.correct;
             seen += b.n;
-            tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  lr %.2e  %.0f img/s", ep + 1, o.epochs, s + 1, spe,
-                          loss_sum / seen, lr, seen / (tool_now() - t0));
+            double el = tool_now() - t0;
+            char left[32];
+            tool_time_left(left, sizeof left, (double)(s + 1), el,
+                           (double)(spe - s - 1) + (double)(o.epochs - ep - 1) * spe);
+            tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  lr %.2e  %.0f img/s  left %s", ep + 1, o.epochs, s + 1,
+                          spe, loss_sum / seen, lr, seen / el, left);
         }
         double secs = tool_now() - t0;
         double vacc = NAN;

@@ -42,6 +42,7 @@ export SSTA_PROGRESS=0
 expect 0 "$SSTA_BIN/distill-step" $RUN -o "$T/p2.st"
 [ "$(grep -c '^distill-step: epoch 1/1  step [123]/3  loss' "$T/err")" -eq 3 ] || fail "SSTA_PROGRESS=0: $(cat "$T/err")"
 tr -d '\n' <"$T/err" | grep -q "$(printf '\r')" && fail "SSTA_PROGRESS=0: a carriage return in the log"
+grep -q '^distill-step: epoch 1/1  step 3/3  loss .* img/s  left ~0 s$' "$T/err" || fail "the last step's line: $(tail -1 "$T/err")"
 SSTA_PROGRESS=3600
 expect 0 "$SSTA_BIN/distill-step" $RUN -o "$T/p3.st"
 [ "$(grep -c 'step [123]/3' "$T/err")" -eq 1 ] || fail "SSTA_PROGRESS=3600: $(cat "$T/err")"

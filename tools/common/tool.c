@@ -286,6 +286,24 @@ void tool_progress(const char *fmt, ...)
     g_progress_open = 1;
 }
 
+const char *tool_time_left(char *buf, size_t n, double done, double secs, double left)
+{
+    if (!(done > 0) || !(secs >= 0) || !(left >= 0)) {
+        snprintf(buf, n, "?");
+        return buf;
+    }
+    double t = secs / done * left;
+    if (t < 90)
+        snprintf(buf, n, "~%.0f s", t);
+    else if (t < 3600)
+        snprintf(buf, n, "~%.0f min", t / 60);
+    else {
+        long m = lround(t / 60);
+        snprintf(buf, n, "~%ld h %02ld min", m / 60, m % 60);
+    }
+    return buf;
+}
+
 void tool_progress_end(void)
 {
     if (g_progress_open && isatty(2)) fputc('\n', stderr);

@@ -79,6 +79,11 @@ int tool_isatty(int fd);
 void tool_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_progress_end(void);
 
+/* The time a run has left, for a progress line: `left` more steps at the
+ * pace of the `done` steps that took `secs` seconds, written into buf as
+ * "~2 h 05 min", "~7 min" or "~40 s" ("?" while done is 0). Returns buf. */
+const char *tool_time_left(char *buf, size_t n, double done, double secs, double left);
+
 /* Encodes im as PNG into the opened output a (named path in messages);
  * exits 1 on an encoding or write error. The caller commits a. */
 struct ss_afile;
