@@ -12,7 +12,7 @@
 #
 # Pipelines (pipelines/*.mk; each resumes where it was interrupted, and its
 # head comment lists its variables):
-#   make reproduce-table2   the main job: Table 2/3, quick preset (~50 min)
+#   make reproduce-table2   the main job: Table 2/3, quick preset (45–65 min)
 #   make robust shape-bias  mCE and shape bias of the Table 2 students
 #   make cka pred-pref attn-maps   the teachers compared: CKA between blocks
 #                           (Figure 2), prediction preference (Figure 5), where
