@@ -43,6 +43,8 @@ DINO_CROPS   ?= dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0
 # DINO_STOP=N: train the DINO_EPOCHS schedule only up to epoch N
 # (dino-train --stop-after), then measure that epoch's teacher; the same
 # make without it (or with a larger N) continues the run and measures again.
+# $(DINO)/teacher.safetensors is always the last epoch trained, so the
+# measurements of a stop are remade only by a make that trains further.
 DINO_STOP    ?=
 DINO_DONE    := $(DINO)/dino$(if $(DINO_STOP),-at$(DINO_STOP)).trained
 

@@ -546,9 +546,7 @@ int main(int argc, char **argv)
     sbuf det = {calloc(1, 1), 0}, full = {calloc(1, 1), 0};
     if (!det.s || !full.s) tool_die("out of memory");
     int start_epoch = 0;
-    FILE *probe = fopen(o.out, "rb");
-    if (probe) {
-        fclose(probe);
+    if (tool_resume_from(o.out)) {
         ss_record r;
         ss_record_init(&r);
         if (ss_st_load(o.out, &r, &e)) tool_die("cannot resume: %s", e.msg);

@@ -682,9 +682,7 @@ int main(int argc, char **argv)
     ss_record_init(&prev);
     int start_epoch = 0, resumed = 0;
     const char *prev_log = NULL;
-    FILE *probe = fopen(o.out, "rb");
-    if (probe) {
-        fclose(probe);
+    if (tool_resume_from(o.out)) {
         if (ss_st_load(o.out, &prev, &e)) tool_die("cannot resume: %s", e.msg);
         if (!ss_record_meta(&prev, RUN_PREFIX ".data"))
             tool_die("%s exists and is not a distill-step checkpoint of this version; remove it or choose another -o", o.out);

@@ -52,6 +52,30 @@ else
     echo "SKIP: mknod not permitted; device cases not run"
 fi
 
+# 1b. the trainers, whose -o is also their resume point: a device is
+# written through and never read back as a state (a zero device would
+# never end: bounded here by ulimit and timeout); a directory is refused
+# before any training
+TINY="--train fashion-mnist:train,n=64 --img 28 --patch 7 --dim 24 --depth 1 --heads 3 --chans 1 --epochs 1 --batch 32 --threads 1"
+DTINY="--out-dim 32 --head-hidden 16 --head-bottleneck 8"
+if mknod -m 666 "$D/zerodev" c 1 5 2>/dev/null && mknod -m 666 "$D/nulldev2" c 1 3 2>/dev/null; then
+    for dev in zerodev nulldev2; do
+        (ulimit -v 4000000; exec timeout 120 "$SSTA_BIN/distill-step" $TINY -o "$D/$dev") >"$T/out" 2>"$T/err" ||
+            fail "distill-step -o $dev: exit $?: $(head -3 "$T/err")"
+        (ulimit -v 4000000; exec timeout 120 "$SSTA_BIN/dino-train" $TINY $DTINY -o "$D/$dev" --teacher-out "$D/$dev") \
+            >"$T/out" 2>"$T/err" || fail "dino-train -o $dev: exit $?: $(head -3 "$T/err")"
+        [ "$(stat -c %F "$D/$dev")" = "character special file" ] || fail "$dev replaced by a trainer"
+    done
+    rm -f "$D/zerodev" "$D/nulldev2"
+else
+    echo "SKIP: mknod not permitted; trainer device cases not run"
+fi
+mkdir "$T/adir"
+expect 1 "$SSTA_BIN/distill-step" $TINY -o "$T/adir"
+has "$T/err" "adir is a directory"
+expect 1 "$SSTA_BIN/dino-train" $TINY $DTINY -o "$T/adir"
+has "$T/err" "adir is a directory"
+
 # 2. a FIFO: the reader gets the whole stream, the FIFO stays a FIFO
 # (timeouts: a writer that replaced the FIFO would leave its reader waiting)
 mkfifo "$D/fifo"

@@ -9,6 +9,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +285,17 @@ void tool_progress(const char *fmt, ...)
     va_end(ap);
     fflush(stderr);
     g_progress_open = 1;
+}
+
+int tool_resume_from(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) {
+        if (errno == ENOENT) return 0;
+        tool_die("%s: %s", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) tool_die("%s is a directory", path);
+    return S_ISREG(st.st_mode);
 }
 
 const char *tool_time_left(char *buf, size_t n, double done, double secs, double left)

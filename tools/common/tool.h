@@ -79,6 +79,13 @@ int tool_isatty(int fd);
 void tool_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_progress_end(void);
 
+/* Whether a trainer's output path holds a state to resume from: 1 for an
+ * existing regular file (or a link to one); 0 when nothing is there, or
+ * when it is a device or FIFO, which outputs are written through and never
+ * read back (reading /dev/zero would not end). Dies naming the path when
+ * it is a directory or cannot be examined. */
+int tool_resume_from(const char *path);
+
 /* The time a run has left, for a progress line: `left` more steps at the
  * pace of the `done` steps that took `secs` seconds, written into buf as
  * "~2 h 05 min", "~7 min" or "~40 s" ("?" while done is 0). Returns buf. */
