@@ -46,6 +46,12 @@ DINO_CROPS   ?= dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0
 # $(DINO)/teacher.safetensors is always the last epoch trained, so the
 # measurements of a stop are remade only by a make that trains further.
 DINO_STOP    ?=
+# DINO_INIT=CKPT: start student and teacher from this backbone instead of
+# random weights (dino-train --init; a fresh DINO head), e.g. to continue the
+# shipped teacher with a new schedule: "c4" in docs/dino.md. DINO_LR: the
+# peak learning rate.
+DINO_INIT    ?=
+DINO_LR      ?= 5e-4
 DINO_DONE    := $(DINO)/dino$(if $(DINO_STOP),-at$(DINO_STOP)).trained
 
 .PHONY: dino-teacher
@@ -55,13 +61,13 @@ dino-teacher: $(DINO)/knn-test.tsv $(DINO)/lprobe.tsv $(DINO)/probe.tsv
 # The targets are stamps touched when a trainer exits 0 (all epochs done),
 # not the files it rewrites after every epoch (see pipelines/teachers.mk).
 .PRECIOUS: $(DINO_DONE) $(DINO)/probe.trained
-$(DINO_DONE): | $(BIN)/dino-train
+$(DINO_DONE): | $(BIN)/dino-train $(DINO_INIT)
 	@mkdir -p $(DINO)
 	$(BIN)/dino-train --train fashion-mnist:train --val fashion-mnist:val \
-	    --knn-train fashion-mnist:train,per-class=1000 --preset $(DINO_PRESET) \
+	    --knn-train fashion-mnist:train,per-class=1000 --preset $(DINO_PRESET) $(if $(DINO_INIT),--init $(DINO_INIT)) \
 	    --out-dim 1024 --head-hidden 1024 --head-bottleneck 256 --norm-last-layer 1 \
 	    --teacher-temp 0.04 --warmup-teacher-temp 0.02 --warmup-teacher-temp-epochs 2 \
-	    --momentum-teacher 0.99 --lr 5e-4 --min-lr 1e-5 --warmup-epochs 0.5 --wd 0.04 --wd-end 0.4 \
+	    --momentum-teacher 0.99 --lr $(DINO_LR) --min-lr 1e-5 --warmup-epochs 0.5 --wd 0.04 --wd-end 0.4 \
 	    --clip 3 --freeze-last-layer 0.05 --drop-path 0.1 --epochs $(DINO_EPOCHS) $(if $(DINO_STOP),--stop-after $(DINO_STOP)) --batch 64 \
 	    --crops $(DINO_CROPS) --local 16 --local-crops 2 \
 	    --seed $(DINO_SEED) --threads $(DINO_THREADS) \

@@ -13,6 +13,8 @@
 #include "dino.h"
 #include "io.h"
 #include "knn.h"
+#include "md5.h"
+#include "modelfile.h"
 #include "rng.h"
 #include "runner.h"
 #include "safetensors.h"
@@ -22,7 +24,7 @@
 #define PRODUCER "dino-train 0.1"
 
 typedef struct opts {
-    const char *train, *val, *knn_train, *out, *teacher_out, *log, *preset, *crops;
+    const char *train, *val, *knn_train, *out, *teacher_out, *log, *preset, *crops, *init;
     int img, patch, chans, dim, depth, heads;
     float mlp_ratio;
     int global, local, nlocal;
@@ -62,6 +64,10 @@ static void usage(void)
         "  --preset NAME        fmnist-teacher, fmnist-student, deit-small, ... (the\n"
         "                       classifier is dropped)\n"
         "  --img N --patch N --chans N --dim N --depth N --heads N --mlp-ratio X\n"
+        "  --init CKPT          start student and teacher from this backbone (timm\n"
+        "                       names; its classifier or probe is ignored, the DINO\n"
+        "                       head starts fresh); architecture and normalisation\n"
+        "                       from the file\n"
         "Head (DINOHead):\n"
         "  --out-dim K [4096]  --head-hidden N [2048]  --head-bottleneck N [256]\n"
         "  --norm-last-layer 0|1 [1]  (1: weight_g fixed at 1)\n"
@@ -92,7 +98,8 @@ enum {
     O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_PRESET, O_CROPS, O_IMG, O_PATCH, O_CHANS, O_DIM,
     O_DEPTH, O_HEADS, O_MLP, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
     O_TTEMP, O_WTT, O_WTTE, O_CM, O_MOM, O_LR, O_MINLR, O_WD, O_WDE, O_CLIP, O_DP, O_WARM, O_FREEZE,
-    O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS, O_STOP
+    O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS, O_STOP,
+    O_INIT
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -100,7 +107,7 @@ static void parse(int argc, char **argv, opts *o)
     static const struct option lo[] = {
         {"train", 1, 0, O_TRAIN}, {"val", 1, 0, O_VAL}, {"knn-train", 1, 0, O_KNNTR},
         {"out", 1, 0, 'o'}, {"teacher-out", 1, 0, O_TOUT}, {"log", 1, 0, O_LOG},
-        {"preset", 1, 0, O_PRESET}, {"crops", 1, 0, O_CROPS}, {"img", 1, 0, O_IMG},
+        {"preset", 1, 0, O_PRESET}, {"init", 1, 0, O_INIT}, {"crops", 1, 0, O_CROPS}, {"img", 1, 0, O_IMG},
         {"patch", 1, 0, O_PATCH}, {"chans", 1, 0, O_CHANS}, {"dim", 1, 0, O_DIM},
         {"depth", 1, 0, O_DEPTH}, {"heads", 1, 0, O_HEADS}, {"mlp-ratio", 1, 0, O_MLP},
         {"global", 1, 0, O_GLOBAL}, {"local", 1, 0, O_LOCAL}, {"local-crops", 1, 0, O_NLOCAL},
@@ -133,6 +140,7 @@ static void parse(int argc, char **argv, opts *o)
         case 'o': o->out = optarg; break;
         case O_TRAIN: o->train = optarg; break;
         case O_VAL: o->val = optarg; break;
+        case O_INIT: o->init = optarg; break;
         case O_KNNTR: o->knn_train = optarg; break;
         case O_TOUT: o->teacher_out = optarg; break;
         case O_LOG: o->log = optarg; break;
@@ -190,11 +198,18 @@ static void parse(int argc, char **argv, opts *o)
     if (o->knn_train && !o->val) tool_usage_error("--knn-train needs --val (the k-NN queries)");
 }
 
-static void build_cfg(const opts *o, ss_vit_cfg *c)
+/* Architecture: --init's file (read with --preset's help), else --preset,
+ * then explicit options; never a classifier. */
+static void build_cfg(const opts *o, const ss_vit_cfg *init, ss_vit_cfg *c)
 {
     ss_err e;
     memset(c, 0, sizeof *c);
-    if (o->preset && ss_vit_preset(o->preset, c, &e)) tool_usage_error("--preset: %s", e.msg);
+    if (init) {
+        *c = *init;
+        c->head_pool = 0;
+    } else if (o->preset && ss_vit_preset(o->preset, c, &e)) {
+        tool_usage_error("--preset: %s", e.msg);
+    }
     if (o->img) c->img_size = o->img;
     if (o->patch) c->patch = o->patch;
     if (o->chans) c->in_chans = o->chans;
@@ -271,7 +286,7 @@ static void knn_top1(const opts *o, knn_eval *k, ss_runner *r, const ss_vit *m, 
 static int bench(const opts *o)
 {
     ss_vit_cfg c;
-    build_cfg(o, &c);
+    build_cfg(o, NULL, &c);
     ss_err e;
     ss_vit m;
     if (ss_vit_new(&m, &c, &e)) tool_die_err(&e);
@@ -341,7 +356,7 @@ static int bench(const opts *o)
  * a state without it (written before) is refused, as it cannot continue
  * into the same bytes as an uninterrupted run of this version. */
 static void run_identity(const opts *o, const char *train, const char *val, const char *knntr,
-                         const ss_vit_cfg *c, char *buf, size_t n)
+                         const ss_vit_cfg *c, const char *init_md5, char *buf, size_t n)
 {
     snprintf(buf, n,
              "train=%s;val=%s;knn_train=%s;crops=%s;arch=%d/%d/%d/%d/%d/%g/%d;global=%d;local=%d;nlocal=%d;"
@@ -355,6 +370,12 @@ static void run_identity(const opts *o, const char *train, const char *val, cons
              o->teacher_temp, o->warm_tt, o->warm_tt_epochs, o->center_m, o->momentum, o->epochs, o->batch,
              o->lr, o->min_lr, o->warmup, o->wd, o->wd_end, o->clip, o->drop_path, o->freeze_last, o->knn_k,
              o->knn_t, (unsigned long long)o->seed, o->threads, o->steps_per_epoch);
+    /* a run from --init names the backbone it started from by the md5 of its
+     * parameters as loaded (a field only such runs have) */
+    if (*init_md5) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, ";init=%s", init_md5);
+    }
 }
 
 static void first_diff(const char *a, const char *b, char *out, size_t n)
@@ -448,9 +469,10 @@ static void resume_rows(const char *det, const char *logpath, sbuf *full)
 }
 
 static void add_meta(ss_record *r, const ss_vit_cfg *c, const char *meanbuf, const char *stdbuf,
-                     const char *data, const char *ident, int epoch, uint64_t seed)
+                     const char *data, const char *ident, const char *init, int epoch, uint64_t seed)
 {
     ss_err e;
+    if (init && ss_record_set_meta(r, "ssta.init", init, &e)) tool_die_err(&e);
     if (ss_vit_cfg_to_meta(c, r, &e) || ss_record_set_meta(r, "ssta.mean", meanbuf, &e) ||
         ss_record_set_meta(r, "ssta.std", stdbuf, &e) || ss_record_set_meta(r, "ssta.data", data, &e) ||
         ss_record_set_meta(r, "ssta.run", ident, &e) ||
@@ -472,11 +494,17 @@ int main(int argc, char **argv)
 
     ss_dataset *dtr = ss_dataset_open(o.train, &e);
     if (!dtr) tool_die("--train: %s", e.msg);
+    /* --init: the backbone to start from, with its architecture and the
+     * normalisation it was trained with */
+    ss_modelfile mf;
+    if (o.init && ss_modelfile_open(&mf, o.init, NULL, o.preset, o.heads, &e)) tool_die("--init: %s", e.msg);
     ss_vit_cfg c;
-    build_cfg(&o, &c);
+    build_cfg(&o, o.init ? &mf.m.cfg : NULL, &c);
     float mean[3], stdv[3];
-    ss_dataset_norm(dtr, mean, stdv);
-    {
+    if (o.init) {
+        ss_modelfile_norm(&mf, dtr, mean, stdv);
+    } else {
+        ss_dataset_norm(dtr, mean, stdv);
         int h, w, dch;
         ss_dataset_geometry(dtr, &h, &w, &dch);
         if (c.in_chans == 3 && dch == 1)
@@ -490,7 +518,19 @@ int main(int argc, char **argv)
     ss_vit m;
     if (ss_vit_new(&m, &c, &e)) tool_die_err(&e);
     ss_vit_init_weights(&m, o.seed);
-    ss_dino *d = ss_dino_new(&m, &dc, &e);
+    char init_md5[33] = "";
+    if (o.init) {
+        /* the record's classifier or probe is ignored (2); the DINO head is new */
+        if (ss_vit_load(&m, &mf.rec, "", m.params, 2, &e)) tool_die("%s: %s", o.init, e.msg);
+        ss_md5 h;
+        uint8_t dg[16];
+        ss_md5_init(&h);
+        ss_md5_update(&h, m.params, m.nparams * sizeof(float));
+        ss_md5_final(&h, dg);
+        ss_md5_hex(dg, init_md5);
+        ss_modelfile_close(&mf);
+    }
+    ss_dino *d = ss_dino_new(&m, &dc, &e);   /* the teacher starts as a copy of m */
     if (!d) tool_die_err(&e);
 
     ss_loader_cfg lc = {.batch = o.batch, .seed = o.seed, .shuffle = 1, .drop_last = 1, .threads = o.loader_threads};
@@ -532,7 +572,7 @@ int main(int argc, char **argv)
 
     char ident[4096];
     run_identity(&o, ss_dataset_spec(dtr), kn.dq ? ss_dataset_spec(kn.dq) : NULL,
-                 kn.dm ? ss_dataset_spec(kn.dm) : NULL, &c, ident, sizeof ident);
+                 kn.dm ? ss_dataset_spec(kn.dm) : NULL, &c, init_md5, ident, sizeof ident);
     char meanbuf[64], stdbuf[64];
     if (c.in_chans == 1) {
         snprintf(meanbuf, sizeof meanbuf, "%.6g", mean[0]);
@@ -652,13 +692,13 @@ int main(int argc, char **argv)
         ss_record r;
         ss_record_init(&r);
         if (ss_dino_save(d, &r, &e)) tool_die_err(&e);
-        add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, ep + 1, o.seed);
+        add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, o.init, ep + 1, o.seed);
         if (ss_record_set_meta(&r, "ssta.log", det.s, &e) || ss_st_save(o.out, &r, &e)) tool_die_err(&e);
         ss_record_free(&r);
         if (o.teacher_out) {
             ss_record_init(&r);
             if (ss_vit_save(&m, &r, "", ss_dino_teacher(d), &e)) tool_die_err(&e);
-            add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, ep + 1, o.seed);
+            add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, o.init, ep + 1, o.seed);
             if (ss_record_set_meta(&r, "ssta.knn_top1", knn, &e) ||
                 ss_record_set_meta(&r, "ssta.knn_pool_top1", knnp, &e) || ss_st_save(o.teacher_out, &r, &e))
                 tool_die_err(&e);

@@ -5,7 +5,8 @@
 # figures of the table (class token, pooled patch tokens) reproduced from
 # vit-fwd --features --pool avg by tests/fixtures/knn_check.py (numpy;
 # skipped without it), and a linear probe of the teacher with
-# distill-step --optim sgd; vit-fwd --knn gives the table's k-NN figures.
+# distill-step --optim sgd; vit-fwd --knn gives the table's k-NN figures;
+# --init from a backbone file.
 . "$SSTA_ROOT/tests/cli-lib.sh"
 cli_setup dino_train
 DT="$SSTA_BIN/dino-train"
@@ -96,10 +97,34 @@ expect 1 "$VF" --model "$T/ta.st" --data fashion-mnist:val,n=60 --knn nosuch:x -
 has "$T/err" "^vit-fwd: --knn: "
 [ -e "$T/knn2.tsv" ] && fail "a failed --knn run left its report"
 
+# --init: student and teacher start from a backbone file, so the untrained
+# row (epoch 0) is that backbone's k-NN, and with a zero learning rate (the
+# student does not move, the EMA keeps the teacher) so is epoch 1's; the run
+# identity names the backbone by its parameters (a probe file on the same
+# backbone is the same start, no --init is another run); a backbone of
+# another shape or a missing file is refused before any output
+INIT="$DT $DATA $ARCH --epochs 1 --batch 32 --local-crops 2 --local 14 --seed 5 --threads 2 --lr 0 --min-lr 0 --warmup-epochs 0"
+expect 0 $INIT --init "$T/ta.st" -o "$T/i.st" --teacher-out "$T/ti.st"
+want=$(tail -1 "$T/a.out" | cut -f10-11)
+[ "$(sed -n 2p "$T/out" | cut -f10-11)" = "$want" ] || fail "--init: epoch 0 k-NN $(sed -n 2p "$T/out" | cut -f10-11), the backbone's $want"
+[ "$(sed -n 3p "$T/out" | cut -f10-11)" = "$want" ] || fail "--init, lr 0: epoch 1 k-NN $(sed -n 3p "$T/out" | cut -f10-11), the backbone's $want"
+"$SSTA_BIN/ssta-ckpt" info "$T/ti.st" | grep -q "^ssta.init	$T/ta.st$" || fail "--init: the teacher file does not name its start"
+expect 1 $INIT -o "$T/i.st"
+has "$T/err" "different run.*'init=[0-9a-f]\{32\}' is not in this command"
+expect 1 $INIT --init "$T/nosuch.st" -o "$T/j.st"
+has "$T/err" "^dino-train: --init: .*nosuch.st"
+expect 1 $DT $DATA --img 28 --patch 7 --dim 48 --depth 2 --heads 3 --out-dim 64 --head-hidden 32 --head-bottleneck 16 \
+    --epochs 1 --batch 32 --init "$T/ta.st" -o "$T/j.st"
+has "$T/err" "^dino-train: $T/ta.st: .*shape"
+[ -e "$T/j.st" ] && fail "a refused --init left a state"
+
 # the teacher under a linear probe with DINO's optimizer (SGD, momentum)
 DS="$SSTA_BIN/distill-step"
 expect 0 "$DS" --train fashion-mnist:train,n=64 --val fashion-mnist:val,n=30 --init "$T/ta.st" --freeze-backbone \
     --head-blocks 2 --optim sgd --lr 1e-3 --wd 0 --warmup 0 --min-lr 0 --epochs 1 --batch 32 -o "$T/p.st"
 expect 2 "$DS" --train fashion-mnist:train,n=64 --init "$T/ta.st" --freeze-backbone --optim adam -o "$T/p2.st"
 has "$T/err" "optim"
+# the probe's file holds the same backbone: the same start for --init
+expect 0 $INIT --init "$T/p.st" -o "$T/i.st"
+[ "$(wc -l <"$T/out")" -eq 3 ] || fail "--init from the probe file: not taken as the same run"
 cli_finish dino_train
