@@ -61,7 +61,7 @@ $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv &: $(DINO)/lprobe.safet
 	$(BIN)/vit-fwd --model $(DINO)/lprobe.safetensors --data fashion-mnist:test --eval-only --report $(TEACHERS_OUT)/ssl.test.tsv 2>/dev/null
 
 $(TEACHERS_OUT)/ssl.safetensors: $(TEACHERS_OUT)/ssl.val.tsv $(TEACHERS_OUT)/ssl.test.tsv $(DINO)/knn-test.tsv $(BIN)/ssta-ckpt
-	$(BIN)/ssta-ckpt export $(DINO)/lprobe.safetensors -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)$(if $(DINO_STOP), DINO_STOP=$(DINO_STOP)) DINO_PRESET=$(DINO_PRESET) DINO_THREADS=$(DINO_THREADS)" \
+	$(BIN)/ssta-ckpt export $(DINO)/lprobe.safetensors -o $@ --set "ssta.command=make dino-teacher DINO=$(DINO) DINO_EPOCHS=$(DINO_EPOCHS)$(if $(DINO_STOP), DINO_STOP=$(DINO_STOP))$(if $(DINO_INIT), DINO_INIT=$(DINO_INIT)) DINO_LR=$(DINO_LR) DINO_PRESET=$(DINO_PRESET) DINO_THREADS=$(DINO_THREADS)" \
 	    --set ssta.commit=$(COMMIT) --set ssta.role=self-supervised-teacher --set ssta.dino_epochs=$(DINO_EPOCHS) $(if $(DINO_STOP),--set ssta.dino_stop=$(DINO_STOP) )\
 	    --set ssta.val_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.val.tsv) \
 	    --set ssta.test_acc=$$(awk -F'\t' 'NR==2{print $$3}' $(TEACHERS_OUT)/ssl.test.tsv) \

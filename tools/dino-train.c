@@ -192,6 +192,7 @@ static void parse(int argc, char **argv, opts *o)
     }
     if (optind < argc) tool_usage_error("unexpected argument '%s'", argv[optind]);
     if (o->warm_tt < 0) o->warm_tt = o->teacher_temp;
+    if (o->bench && o->init) tool_usage_error("--bench times random weights: --init has no use there");
     if (o->bench) return;
     if (!o->train) tool_usage_error("--train SPEC is required");
     if (!o->out) tool_usage_error("-o STATE is required");

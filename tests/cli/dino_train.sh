@@ -111,6 +111,7 @@ want=$(tail -1 "$T/a.out" | cut -f10-11)
 "$SSTA_BIN/ssta-ckpt" info "$T/ti.st" | grep -q "^ssta.init	$T/ta.st$" || fail "--init: the teacher file does not name its start"
 expect 1 $INIT -o "$T/i.st"
 has "$T/err" "different run.*'init=[0-9a-f]\{32\}' is not in this command"
+expect 2 "$DT" --bench --preset fmnist-student --init "$T/ta.st"
 expect 1 $INIT --init "$T/nosuch.st" -o "$T/j.st"
 has "$T/err" "^dino-train: --init: .*nosuch.st"
 expect 1 $DT $DATA --img 28 --patch 7 --dim 48 --depth 2 --heads 3 --out-dim 64 --head-hidden 32 --head-bottleneck 16 \
