@@ -83,3 +83,13 @@ void ss_md5_hex(const uint8_t d[16], char out[33])
 {
     for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
+
+void ss_md5_buf_hex(const void *data, size_t n, char out[33])
+{
+    ss_md5 m;
+    uint8_t d[16];
+    ss_md5_init(&m);
+    ss_md5_update(&m, data, n);
+    ss_md5_final(&m, d);
+    ss_md5_hex(d, out);
+}

@@ -17,5 +17,7 @@ void ss_md5_update(ss_md5 *m, const void *data, size_t n);
 void ss_md5_final(ss_md5 *m, uint8_t out[16]);
 /* out: 33 bytes, lowercase hex + NUL. */
 void ss_md5_hex(const uint8_t d[16], char out[33]);
+/* The MD5 of n bytes at data, as hex into out (33 bytes). */
+void ss_md5_buf_hex(const void *data, size_t n, char out[33]);
 
 #endif

@@ -112,12 +112,7 @@ int ss_modelfile_open(ss_modelfile *f, const char *path, const char *probe, cons
             f->has_norm = 1;
         }
     }
-    ss_md5 md;
-    uint8_t dig[16];
-    ss_md5_init(&md);
-    ss_md5_update(&md, f->m.params, f->m.nparams * sizeof(float));
-    ss_md5_final(&md, dig);
-    ss_md5_hex(dig, f->md5);
+    ss_md5_buf_hex(f->m.params, f->m.nparams * sizeof(float), f->md5);
     ss_record_free(&pr);
     return 0;
 fail_path:

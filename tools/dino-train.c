@@ -14,7 +14,6 @@
 #include "io.h"
 #include "knn.h"
 #include "md5.h"
-#include "modelfile.h"
 #include "rng.h"
 #include "runner.h"
 #include "safetensors.h"
@@ -199,17 +198,17 @@ static void parse(int argc, char **argv, opts *o)
     if (o->knn_train && !o->val) tool_usage_error("--knn-train needs --val (the k-NN queries)");
 }
 
-/* Architecture: --init's file (read with --preset's help), else --preset,
- * then explicit options; never a classifier. */
-static void build_cfg(const opts *o, const ss_vit_cfg *init, ss_vit_cfg *c)
+/* Architecture: --preset, then --init's file (a plain timm file takes its
+ * head count from the preset), then explicit options; never a classifier. */
+static void build_cfg(const opts *o, const ss_record *init, ss_vit_cfg *c)
 {
     ss_err e;
     memset(c, 0, sizeof *c);
+    if (o->preset && ss_vit_preset(o->preset, c, &e)) tool_usage_error("--preset: %s", e.msg);
+    if (o->heads) c->num_heads = o->heads;
     if (init) {
-        *c = *init;
+        if (ss_vit_cfg_from_record(init, c, &e)) tool_die("%s: %s", o->init, e.msg);
         c->head_pool = 0;
-    } else if (o->preset && ss_vit_preset(o->preset, c, &e)) {
-        tool_usage_error("--preset: %s", e.msg);
     }
     if (o->img) c->img_size = o->img;
     if (o->patch) c->patch = o->patch;
@@ -496,15 +495,19 @@ int main(int argc, char **argv)
     ss_dataset *dtr = ss_dataset_open(o.train, &e);
     if (!dtr) tool_die("--train: %s", e.msg);
     /* --init: the backbone to start from, with its architecture and the
-     * normalisation it was trained with */
-    ss_modelfile mf;
-    if (o.init && ss_modelfile_open(&mf, o.init, NULL, o.preset, o.heads, &e)) tool_die("--init: %s", e.msg);
+     * normalisation it was trained with (the data set's when it has none) */
+    ss_record init;
+    ss_record_init(&init);
+    if (o.init && ss_st_load(o.init, &init, &e)) tool_die("--init: %s", e.msg);
+    const char *iprod = o.init ? ss_record_meta(&init, "ssta.producer") : NULL;
+    if (iprod && !strncmp(iprod, "dino-train", 10) && ss_record_meta(&init, "ssta.log"))   /* only its state has a log */
+        tool_die("%s is a dino-train state; --init takes a backbone (such as its --teacher-out file)", o.init);
     ss_vit_cfg c;
-    build_cfg(&o, o.init ? &mf.m.cfg : NULL, &c);
+    build_cfg(&o, o.init ? &init : NULL, &c);
     float mean[3], stdv[3];
-    if (o.init) {
-        ss_modelfile_norm(&mf, dtr, mean, stdv);
-    } else {
+    int have_norm = o.init ? ss_norm_from_meta(&init, mean, stdv, &e) : 0;
+    if (have_norm < 0) tool_die("%s: %s", o.init, e.msg);
+    if (!have_norm) {
         ss_dataset_norm(dtr, mean, stdv);
         int h, w, dch;
         ss_dataset_geometry(dtr, &h, &w, &dch);
@@ -522,15 +525,10 @@ int main(int argc, char **argv)
     char init_md5[33] = "";
     if (o.init) {
         /* the record's classifier or probe is ignored (2); the DINO head is new */
-        if (ss_vit_load(&m, &mf.rec, "", m.params, 2, &e)) tool_die("%s: %s", o.init, e.msg);
-        ss_md5 h;
-        uint8_t dg[16];
-        ss_md5_init(&h);
-        ss_md5_update(&h, m.params, m.nparams * sizeof(float));
-        ss_md5_final(&h, dg);
-        ss_md5_hex(dg, init_md5);
-        ss_modelfile_close(&mf);
+        if (ss_vit_load(&m, &init, "", m.params, 2, &e)) tool_die("%s: %s", o.init, e.msg);
+        ss_md5_buf_hex(m.params, m.nparams * sizeof(float), init_md5);
     }
+    ss_record_free(&init);
     ss_dino *d = ss_dino_new(&m, &dc, &e);   /* the teacher starts as a copy of m */
     if (!d) tool_die_err(&e);
 

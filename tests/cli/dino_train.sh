@@ -114,6 +114,8 @@ has "$T/err" "different run.*'init=[0-9a-f]\{32\}' is not in this command"
 expect 2 "$DT" --bench --preset fmnist-student --init "$T/ta.st"
 expect 1 $INIT --init "$T/nosuch.st" -o "$T/j.st"
 has "$T/err" "^dino-train: --init: .*nosuch.st"
+expect 1 $INIT --init "$T/a.st" -o "$T/j.st"
+has "$T/err" "a.st is a dino-train state; --init takes a backbone"
 expect 1 $DT $DATA --img 28 --patch 7 --dim 48 --depth 2 --heads 3 --out-dim 64 --head-hidden 32 --head-bottleneck 16 \
     --epochs 1 --batch 32 --init "$T/ta.st" -o "$T/j.st"
 has "$T/err" "^dino-train: $T/ta.st: .*shape"
