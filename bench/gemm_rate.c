@@ -13,7 +13,10 @@
  * GFLOP/s of OpenBLAS's sgemm with one thread and of the project's own
  * ss_sgemm (gemm.h; the runner's workers each multiply single-threaded),
  * M = --rows (a worker's samples x tokens); then a
- * large square sgemm (2048^3) as the machine's best case; then the FLOPs
+ * large square sgemm (2048^3) as the machine's best case; a product whose
+ * operands stay in cache (M 120, N 32, K 256: ss_sgemm's block of A and one
+ * panel of B); the ceiling no kernel passes, a loop of independent
+ * register-only FMAs with 512- and 256-bit vectors; then the FLOPs
  * of one DINO training sample (2 global views forward + backward, nlocal
  * local views forward + backward, 2 teacher forwards; linear layers and
  * attention products, 2 FLOPs per multiply-add, backward = 2 x forward).
@@ -26,6 +29,10 @@
 
 #include "gemm.h"
 #include "runner.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 static double now(void)
 {
@@ -64,6 +71,51 @@ static double rate(int own, int ta, int tb, int M, int N, int K, double secs)
     free(A); free(B); free(C);
     return 2.0 * M * N * K * reps / t / 1e9;
 }
+
+#ifdef __AVX512F__
+/* GFLOP/s of 24 independent chains of register-only FMAs, 16-wide (zmm)
+ * or 8-wide (ymm): what the FMA units do with no load in the way. */
+#define FMA24(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
+    X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+static double fma_rate(int wide, double secs)
+{
+    long reps = 0;
+    double t0 = now(), t;
+    float sink = 0;
+    if (wide) {
+        __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(1e-7f);
+#define D(i) __m512 a##i = _mm512_set1_ps(i);
+#define F(i) a##i = _mm512_fmadd_ps(a##i, x, y);
+#define S(i) sink += _mm512_reduce_add_ps(a##i);
+        FMA24(D)
+        do {
+            for (int r = 0; r < 100000; r++) { FMA24(F) }
+            reps += 100000;
+        } while ((t = now() - t0) < secs);
+        FMA24(S)
+#undef D
+#undef F
+#undef S
+    } else {
+        __m256 x = _mm256_set1_ps(1.0000001f), y = _mm256_set1_ps(1e-7f);
+#define D(i) __m256 a##i = _mm256_set1_ps(i);
+#define F(i) a##i = _mm256_fmadd_ps(a##i, x, y);
+#define S(i) sink += _mm256_cvtss_f32(a##i);
+        FMA24(D)
+        do {
+            for (int r = 0; r < 100000; r++) { FMA24(F) }
+            reps += 100000;
+        } while ((t = now() - t0) < secs);
+        FMA24(S)
+#undef D
+#undef F
+#undef S
+    }
+    volatile float keep = sink;   /* the chains' results are used */
+    (void)keep;
+    return 24.0 * 2 * (wide ? 16 : 8) * reps / t / 1e9;
+}
+#endif
 
 /* Forward multiply-adds of one view of n tokens through the blocks. */
 static double view_macs(int n, int C, int L, double mlp)
@@ -109,6 +161,11 @@ int main(int argc, char **argv)
         ROW(lin[i].name, "dweight", 1, 0, out, in, M);
     }
     ROW("square", "forward", 0, 0, 2048, 2048, 2048);
+    ROW("in-cache", "forward", 0, 0, 120, 32, 256);
+#ifdef __AVX512F__
+    printf("fma-only\tzmm\t-\t-\t-\t-\t%.1f\n", fma_rate(1, secs));
+    printf("fma-only\tymm\t-\t-\t-\t-\t%.1f\n", fma_rate(0, secs));
+#endif
     printf("# ss_sgemm: %s\n", ss_sgemm_impl());
     double g = view_macs(n, C, L, mlp), lo = view_macs(nl, C, L, mlp);
     double step = 2 * (2 * 3 * g + nlocal * 3 * lo + 2 * g);
