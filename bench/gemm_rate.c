@@ -74,47 +74,28 @@ static double rate(int own, int ta, int tb, int M, int N, int K, double secs)
 
 #ifdef __AVX512F__
 /* GFLOP/s of 24 independent chains of register-only FMAs, 16-wide (zmm)
- * or 8-wide (ymm): what the FMA units do with no load in the way. */
-#define FMA24(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
-    X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
-static double fma_rate(int wide, double secs)
-{
-    long reps = 0;
-    double t0 = now(), t;
-    float sink = 0;
-    if (wide) {
-        __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(1e-7f);
-#define D(i) __m512 a##i = _mm512_set1_ps(i);
-#define F(i) a##i = _mm512_fmadd_ps(a##i, x, y);
-#define S(i) sink += _mm512_reduce_add_ps(a##i);
-        FMA24(D)
-        do {
-            for (int r = 0; r < 100000; r++) { FMA24(F) }
-            reps += 100000;
-        } while ((t = now() - t0) < secs);
-        FMA24(S)
-#undef D
-#undef F
-#undef S
-    } else {
-        __m256 x = _mm256_set1_ps(1.0000001f), y = _mm256_set1_ps(1e-7f);
-#define D(i) __m256 a##i = _mm256_set1_ps(i);
-#define F(i) a##i = _mm256_fmadd_ps(a##i, x, y);
-#define S(i) sink += _mm256_cvtss_f32(a##i);
-        FMA24(D)
-        do {
-            for (int r = 0; r < 100000; r++) { FMA24(F) }
-            reps += 100000;
-        } while ((t = now() - t0) < secs);
-        FMA24(S)
-#undef D
-#undef F
-#undef S
+ * or 8-wide (ymm): what the FMA units do with no load in the way. One
+ * function per width, made by FMA_RATE (the loops unroll into registers). */
+#define FMA_RATE(NAME, V, SET1, FMADD, FIRST, LANES)                    \
+    static double NAME(double secs)                                     \
+    {                                                                   \
+        V a[24], x = SET1(1.0000001f), y = SET1(1e-7f);                 \
+        for (int i = 0; i < 24; i++) a[i] = SET1((float)i);             \
+        long reps = 0;                                                  \
+        double t0 = now(), t;                                           \
+        do {                                                            \
+            for (int r = 0; r < 100000; r++) {                          \
+                _Pragma("GCC unroll 24") for (int i = 0; i < 24; i++)   \
+                    a[i] = FMADD(a[i], x, y);                           \
+            }                                                           \
+            reps += 100000;                                             \
+        } while ((t = now() - t0) < secs);                              \
+        volatile float keep = 0;   /* the chains' results are used */   \
+        for (int i = 0; i < 24; i++) keep += FIRST(a[i]);               \
+        return 24.0 * 2 * LANES * reps / t / 1e9;                       \
     }
-    volatile float keep = sink;   /* the chains' results are used */
-    (void)keep;
-    return 24.0 * 2 * (wide ? 16 : 8) * reps / t / 1e9;
-}
+FMA_RATE(fma_rate_zmm, __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32, 16)
+FMA_RATE(fma_rate_ymm, __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32, 8)
 #endif
 
 /* Forward multiply-adds of one view of n tokens through the blocks. */
@@ -163,8 +144,8 @@ int main(int argc, char **argv)
     ROW("square", "forward", 0, 0, 2048, 2048, 2048);
     ROW("in-cache", "forward", 0, 0, 120, 32, 256);
 #ifdef __AVX512F__
-    printf("fma-only\tzmm\t-\t-\t-\t-\t%.1f\n", fma_rate(1, secs));
-    printf("fma-only\tymm\t-\t-\t-\t-\t%.1f\n", fma_rate(0, secs));
+    printf("fma-only\tzmm\t-\t-\t-\t-\t%.1f\n", fma_rate_zmm(secs));
+    printf("fma-only\tymm\t-\t-\t-\t-\t%.1f\n", fma_rate_ymm(secs));
 #endif
     printf("# ss_sgemm: %s\n", ss_sgemm_impl());
     double g = view_macs(n, C, L, mlp), lo = view_macs(nl, C, L, mlp);
