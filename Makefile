@@ -102,6 +102,9 @@ $(BIN)/%: $(BUILD)/tools/%.o $(COMMON_OBJ) $(LIB)
 # The analysis tools share their model side (tools/common/model.c).
 MODEL_OBJ := $(BUILD)/tools/common/model.o
 $(BIN)/mce-eval $(BIN)/shape-bias: $(MODEL_OBJ)
+# The training tools share their architecture options (tools/common/arch.c).
+ARCH_OBJ := $(BUILD)/tools/common/arch.o
+$(BIN)/distill-step $(BIN)/dino-train: $(ARCH_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call say,LD,$@)
@@ -172,4 +175,4 @@ help:
 
 # Pipeline fragments (teachers, table 2, ...) live in pipelines/.
 -include $(wildcard pipelines/*.mk)
--include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(MODEL_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(MODEL_OBJ:.o=.d) $(ARCH_OBJ:.o=.d) $(TOOLS:%=$(BUILD)/tools/%.d) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "data.h"
 #include "dino.h"
 #include "io.h"
@@ -23,9 +24,8 @@
 #define PRODUCER "dino-train 0.1"
 
 typedef struct opts {
-    const char *train, *val, *knn_train, *out, *teacher_out, *log, *preset, *crops, *init;
-    int img, patch, chans, dim, depth, heads;
-    float mlp_ratio;
+    const char *train, *val, *knn_train, *out, *teacher_out, *log, *crops, *init;
+    tool_arch arch;
     int global, local, nlocal;
     int out_dim, hidden, bottleneck, norm_last;
     double student_temp, teacher_temp, warm_tt, center_m, momentum;
@@ -94,8 +94,7 @@ static void usage(void)
 }
 
 enum {
-    O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_PRESET, O_CROPS, O_IMG, O_PATCH, O_CHANS, O_DIM,
-    O_DEPTH, O_HEADS, O_MLP, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
+    O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_CROPS, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
     O_TTEMP, O_WTT, O_WTTE, O_CM, O_MOM, O_LR, O_MINLR, O_WD, O_WDE, O_CLIP, O_DP, O_WARM, O_FREEZE,
     O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS, O_STOP,
     O_INIT
@@ -106,9 +105,7 @@ static void parse(int argc, char **argv, opts *o)
     static const struct option lo[] = {
         {"train", 1, 0, O_TRAIN}, {"val", 1, 0, O_VAL}, {"knn-train", 1, 0, O_KNNTR},
         {"out", 1, 0, 'o'}, {"teacher-out", 1, 0, O_TOUT}, {"log", 1, 0, O_LOG},
-        {"preset", 1, 0, O_PRESET}, {"init", 1, 0, O_INIT}, {"crops", 1, 0, O_CROPS}, {"img", 1, 0, O_IMG},
-        {"patch", 1, 0, O_PATCH}, {"chans", 1, 0, O_CHANS}, {"dim", 1, 0, O_DIM},
-        {"depth", 1, 0, O_DEPTH}, {"heads", 1, 0, O_HEADS}, {"mlp-ratio", 1, 0, O_MLP},
+        TOOL_ARCH_OPTIONS, {"init", 1, 0, O_INIT}, {"crops", 1, 0, O_CROPS},
         {"global", 1, 0, O_GLOBAL}, {"local", 1, 0, O_LOCAL}, {"local-crops", 1, 0, O_NLOCAL},
         {"out-dim", 1, 0, O_OUTDIM}, {"head-hidden", 1, 0, O_HID}, {"head-bottleneck", 1, 0, O_BOT},
         {"norm-last-layer", 1, 0, O_NORMLAST}, {"student-temp", 1, 0, O_STEMP},
@@ -143,15 +140,7 @@ static void parse(int argc, char **argv, opts *o)
         case O_KNNTR: o->knn_train = optarg; break;
         case O_TOUT: o->teacher_out = optarg; break;
         case O_LOG: o->log = optarg; break;
-        case O_PRESET: o->preset = optarg; break;
         case O_CROPS: o->crops = optarg; break;
-        case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
-        case O_PATCH: o->patch = (int)tool_parse_long("--patch", optarg, 1, 1024); break;
-        case O_CHANS: o->chans = (int)tool_parse_long("--chans", optarg, 1, 64); break;
-        case O_DIM: o->dim = (int)tool_parse_long("--dim", optarg, 1, 16384); break;
-        case O_DEPTH: o->depth = (int)tool_parse_long("--depth", optarg, 1, 256); break;
-        case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
-        case O_MLP: o->mlp_ratio = (float)tool_parse_double("--mlp-ratio", optarg, 0.01, 64); break;
         case O_GLOBAL: o->global = (int)tool_parse_long("--global", optarg, 1, 8192); break;
         case O_LOCAL: o->local = (int)tool_parse_long("--local", optarg, 1, 8192); break;
         case O_NLOCAL: o->nlocal = (int)tool_parse_long("--local-crops", optarg, 0, SS_PASS_MAX - 4); break;
@@ -186,7 +175,8 @@ static void parse(int argc, char **argv, opts *o)
         case O_BENCH: o->bench = 1; break;
         case O_BSTEPS: o->bench_steps = (int)tool_parse_long("--bench-steps", optarg, 1, 100000); break;
         case O_BPARTS: o->bench_parts = (int)tool_parse_long("--bench-parts", optarg, 0, 1); break;
-        default: tool_usage_error("unknown option");
+        default:
+            if (!tool_arch_option(&o->arch, c, optarg)) tool_usage_error("unknown option");
         }
     }
     if (optind < argc) tool_usage_error("unexpected argument '%s'", argv[optind]);
@@ -203,27 +193,16 @@ static void parse(int argc, char **argv, opts *o)
 static void build_cfg(const opts *o, const ss_record *init, ss_vit_cfg *c)
 {
     ss_err e;
-    memset(c, 0, sizeof *c);
-    if (o->preset && ss_vit_preset(o->preset, c, &e)) tool_usage_error("--preset: %s", e.msg);
-    if (o->heads) c->num_heads = o->heads;
+    tool_arch_start(&o->arch, c);
     if (init) {
         if (ss_vit_cfg_from_record(init, c, &e)) tool_die("%s: %s", o->init, e.msg);
         c->head_pool = 0;
     }
-    if (o->img) c->img_size = o->img;
-    if (o->patch) c->patch = o->patch;
-    if (o->chans) c->in_chans = o->chans;
-    if (o->dim) c->embed_dim = o->dim;
-    if (o->depth) c->depth = o->depth;
-    if (o->heads) c->num_heads = o->heads;
-    if (o->mlp_ratio > 0) c->mlp_ratio = o->mlp_ratio;
+    tool_arch_override(&o->arch, c);
     c->num_classes = 0;
     c->head_blocks = 1;
     if (!c->in_chans) c->in_chans = 1;   /* before the defaults, which would make it 3 */
-    ss_vit_cfg_defaults(c);
-    if (!c->img_size || !c->patch || !c->embed_dim || !c->depth || !c->num_heads)
-        tool_usage_error("the architecture is incomplete: give --preset or --img/--patch/--dim/--depth/--heads");
-    if (ss_vit_cfg_check(c, &e)) tool_usage_error("%s", e.msg);
+    tool_arch_finish(c);
 }
 
 static void fill_dino_cfg(const opts *o, const ss_vit_cfg *c, ss_dino_cfg *dc)

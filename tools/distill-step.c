@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "data.h"
 #include "distill.h"
 #include "headrank.h"
@@ -32,9 +33,9 @@
 #define PRODUCER "distill-step 0.2"
 
 typedef struct opts {
-    const char *train, *val, *out, *log, *init, *preset, *aug, *dump_grads;
-    int img, patch, chans, dim, depth, heads, classes, head_blocks, head_pool;
-    float mlp_ratio;
+    const char *train, *val, *out, *log, *init, *aug, *dump_grads;
+    tool_arch arch;
+    int classes, head_blocks, head_pool;
     int epochs, batch, threads, loader_threads, steps_per_epoch;
     double lr, min_lr, wd, warmup, smoothing, drop_path, dropout, clip;
     uint64_t seed;
@@ -118,8 +119,8 @@ static void usage(void)
 }
 
 enum {
-    O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_PRESET, O_AUG, O_DUMP, O_IMG, O_PATCH, O_CHANS, O_DIM,
-    O_DEPTH, O_HEADS, O_CLASSES, O_HEADBLK, O_HEADPOOL, O_MLP, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
+    O_TRAIN = 256, O_VAL, O_LOG, O_INIT, O_AUG, O_DUMP,
+    O_CLASSES, O_HEADBLK, O_HEADPOOL, O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_LR,
     O_MINLR, O_WD, O_WARMUP, O_SMOOTH, O_DP, O_DO, O_CLIP, O_SEED, O_FREEZE, O_DECTOK, O_BENCH, O_BSTEPS,
     O_OPTIM, O_MOMENTUM, O_ATTNKD, O_KDHEAD, O_KDWEIGHT, O_KDDIR, O_KDSTOP, O_ALPHA, O_LOGITKD, O_TAU,
     O_LOGITW, O_ATKD, O_ATLAYERS, O_ATW, O_SKIP
@@ -150,12 +151,9 @@ static void parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
         {"train", 1, 0, O_TRAIN}, {"val", 1, 0, O_VAL}, {"out", 1, 0, 'o'}, {"log", 1, 0, O_LOG},
-        {"init", 1, 0, O_INIT}, {"preset", 1, 0, O_PRESET}, {"aug", 1, 0, O_AUG},
-        {"dump-grads", 1, 0, O_DUMP}, {"img", 1, 0, O_IMG}, {"patch", 1, 0, O_PATCH},
-        {"chans", 1, 0, O_CHANS}, {"dim", 1, 0, O_DIM}, {"depth", 1, 0, O_DEPTH},
-        {"heads", 1, 0, O_HEADS}, {"classes", 1, 0, O_CLASSES}, {"head-blocks", 1, 0, O_HEADBLK},
-        {"head-pool", 1, 0, O_HEADPOOL},
-        {"mlp-ratio", 1, 0, O_MLP}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
+        {"init", 1, 0, O_INIT}, TOOL_ARCH_OPTIONS, {"aug", 1, 0, O_AUG},
+        {"dump-grads", 1, 0, O_DUMP}, {"classes", 1, 0, O_CLASSES}, {"head-blocks", 1, 0, O_HEADBLK},
+        {"head-pool", 1, 0, O_HEADPOOL}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
         {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS}, {"steps-per-epoch", 1, 0, O_SPE}, {"lr", 1, 0, O_LR},
         {"min-lr", 1, 0, O_MINLR}, {"wd", 1, 0, O_WD}, {"warmup", 1, 0, O_WARMUP},
         {"smoothing", 1, 0, O_SMOOTH}, {"drop-path", 1, 0, O_DP}, {"dropout", 1, 0, O_DO}, {"clip", 1, 0, O_CLIP},
@@ -183,22 +181,14 @@ static void parse(int argc, char **argv, opts *o)
         case O_VAL: o->val = optarg; break;
         case O_LOG: o->log = optarg; break;
         case O_INIT: o->init = optarg; break;
-        case O_PRESET: o->preset = optarg; break;
         case O_AUG: o->aug = optarg; break;
         case O_DUMP: o->dump_grads = optarg; break;
-        case O_IMG: o->img = (int)tool_parse_long("--img", optarg, 1, 8192); break;
-        case O_PATCH: o->patch = (int)tool_parse_long("--patch", optarg, 1, 1024); break;
-        case O_CHANS: o->chans = (int)tool_parse_long("--chans", optarg, 1, 64); break;
-        case O_DIM: o->dim = (int)tool_parse_long("--dim", optarg, 1, 16384); break;
-        case O_DEPTH: o->depth = (int)tool_parse_long("--depth", optarg, 1, 256); break;
-        case O_HEADS: o->heads = (int)tool_parse_long("--heads", optarg, 1, 1024); break;
         case O_CLASSES: o->classes = (int)tool_parse_long("--classes", optarg, 1, 1000000); break;
         case O_HEADBLK: o->head_blocks = (int)tool_parse_long("--head-blocks", optarg, 1, 256); break;
         case O_HEADPOOL:
             if ((o->head_pool = ss_vit_pool_parse(optarg)) < 0)
                 tool_usage_error("--head-pool: '%s' is not avg or none", optarg);
             break;
-        case O_MLP: o->mlp_ratio = (float)tool_parse_double("--mlp-ratio", optarg, 0.01, 64); break;
         case O_EPOCHS: o->epochs = (int)tool_parse_long("--epochs", optarg, 1, 100000); break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
         case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, SS_MAX_WORKERS); break;
@@ -257,7 +247,8 @@ static void parse(int argc, char **argv, opts *o)
         case O_ATLAYERS: o->kd.at_layers = optarg; break;
         case O_ATW: o->kd.at_weight = tool_parse_double("--at-weight", optarg, 0, 1e9); break;
         case O_SKIP: o->skip_corrupt = 1; break;
-        default: tool_usage_error("unknown option");
+        default:
+            if (!tool_arch_option(&o->arch, c, optarg)) tool_usage_error("unknown option");
         }
     }
     if (optind < argc) tool_usage_error("unexpected argument '%s'", argv[optind]);
@@ -290,9 +281,7 @@ static void parse(int argc, char **argv, opts *o)
 static void build_cfg(const opts *o, const ss_record *init, int data_classes, ss_vit_cfg *c)
 {
     ss_err e;
-    memset(c, 0, sizeof *c);
-    if (o->preset && ss_vit_preset(o->preset, c, &e)) tool_usage_error("--preset: %s", e.msg);
-    if (o->heads) c->num_heads = o->heads;
+    tool_arch_start(&o->arch, c);
     if (init) {
         if (ss_vit_cfg_from_record(init, c, &e)) tool_die("%s: %s", o->init, e.msg);
         if (o->freeze) {   /* a new head follows */
@@ -303,13 +292,7 @@ static void build_cfg(const opts *o, const ss_record *init, int data_classes, ss
                              o->init);
         }
     }
-    if (o->img) c->img_size = o->img;
-    if (o->patch) c->patch = o->patch;
-    if (o->chans) c->in_chans = o->chans;
-    if (o->dim) c->embed_dim = o->dim;
-    if (o->depth) c->depth = o->depth;
-    if (o->heads) c->num_heads = o->heads;
-    if (o->mlp_ratio > 0) c->mlp_ratio = o->mlp_ratio;
+    tool_arch_override(&o->arch, c);
     if (o->classes) c->num_classes = o->classes;
     if (o->head_blocks) c->head_blocks = o->head_blocks;
     if (o->freeze && o->head_pool) {
@@ -317,10 +300,7 @@ static void build_cfg(const opts *o, const ss_record *init, int data_classes, ss
         if (!o->head_blocks) c->head_blocks = 1;
     }
     if (c->num_classes <= 0) c->num_classes = data_classes;
-    ss_vit_cfg_defaults(c);
-    if (!c->img_size || !c->patch || !c->embed_dim || !c->depth || !c->num_heads)
-        tool_usage_error("the architecture is incomplete: give --preset, --init, or --img/--patch/--dim/--depth/--heads");
-    if (ss_vit_cfg_check(c, &e)) tool_usage_error("%s", e.msg);
+    tool_arch_finish(c);
 }
 
 static long peak_rss_mb(void)
