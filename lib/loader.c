@@ -8,7 +8,9 @@
  * is keyed by (seed, epoch, dataset index), and the order by (seed, epoch).
  *
  * ss_loader_start_epoch may be called at any time: batches of the old epoch
- * still being filled are finished and discarded (generation counter).
+ * still being filled are finished and discarded (generation counter). An
+ * epoch can start at any batch (a run resumed mid-epoch): batch k is the
+ * same wherever the epoch started.
  */
 #include "loader.h"
 
@@ -255,8 +257,12 @@ ss_loader *ss_loader_new_multicrop(ss_dataset *d, const ss_multicrop *m, const s
     return loader_make(d, NULL, m, cfg, c, e);
 }
 
-int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e)
+int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e) { return ss_loader_start_epoch_at(l, epoch, 0, e); }
+
+int ss_loader_start_epoch_at(ss_loader *l, uint32_t epoch, size_t first, ss_err *e)
 {
+    if (first > l->nbatches)
+        return ss_fail(e, "loader: batch %zu of an epoch of %zu batches", first, l->nbatches);
     pthread_mutex_lock(&l->mu);
     l->gen++;
     l->active = 0;
@@ -264,7 +270,7 @@ int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e)
     for (int k = 0; k < l->nslots; k++) l->slots[k].state = SLOT_FREE;
     ss_epoch_order(l->cfg.seed, epoch, l->cfg.shuffle, l->perm, l->n);
     l->epoch = epoch;
-    l->next_claim = l->next_consume = l->released = 0;
+    l->next_claim = l->next_consume = l->released = first;
     l->held = -1;
     l->active = 1;
     pthread_cond_broadcast(&l->cv_work);

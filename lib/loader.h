@@ -54,6 +54,10 @@ ss_loader *ss_loader_new_multicrop(ss_dataset *d, const ss_multicrop *m, const s
 /* Starts (or restarts) epoch `epoch`: work in flight for the previous one
  * is finished and discarded. Call before the first ss_loader_next. */
 int ss_loader_start_epoch(ss_loader *l, uint32_t epoch, ss_err *e);
+/* The same, from batch `first` on (0 .. ss_loader_batches): the batches
+ * handed out are those numbered first, first + 1, ... of the whole epoch,
+ * byte for byte (a run resumed mid-epoch). */
+int ss_loader_start_epoch_at(ss_loader *l, uint32_t epoch, size_t first, ss_err *e);
 /* 1: *b filled (valid until the next call), 0: epoch done, -1: error. */
 int ss_loader_next(ss_loader *l, ss_batch *b, ss_err *e);
 size_t ss_loader_batches(const ss_loader *l);  /* per epoch */

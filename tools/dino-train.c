@@ -33,6 +33,7 @@ typedef struct opts {
     double lr, min_lr, wd, wd_end, clip, drop_path, warmup;
     double freeze_last;
     int epochs, stop_after, batch, threads, loader_threads, steps_per_epoch, knn_k, eval_batch;
+    long save_every, stop_at_step;
     double knn_t;
     uint64_t seed;
     int bench, bench_steps, bench_parts;
@@ -79,12 +80,16 @@ static void usage(void)
         "  --stop-after N       leave (status 0) once epoch N's state is written; the\n"
         "                       schedules stay those of --epochs, and the same command\n"
         "                       without it (or with a larger N) continues the run\n"
+        "  --stop-at-step N     the same after the run's step N (counted from its start),\n"
+        "                       mid-epoch too\n"
         "  --warmup-epochs X [10]  --wd X [0.04]  --wd-end X [0.4]  --clip X [3.0]\n"
         "  --freeze-last-layer X [1] (epochs)  --drop-path X [0.1]\n"
         "  --seed N [0]  --threads N [2]  --loader-threads N [1]\n"
         "  --steps-per-epoch N  (cap, for quick runs)  --eval-batch N [256]\n"
         "Output:\n"
         "  -o, --out STATE      full training state (safetensors), rewritten each epoch\n"
+        "  --save-every N       also rewrite it every N steps within an epoch [0: no];\n"
+        "                       a resume continues from that step, with the same bytes\n"
         "  --teacher-out FILE   the teacher backbone alone (timm names, no classifier)\n"
         "  --log FILE           the TSV table, rewritten atomically each epoch\n"
         "  --bench              time one step and its parts on random views\n"
@@ -97,7 +102,7 @@ enum {
     O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_CROPS, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
     O_TTEMP, O_WTT, O_WTTE, O_CM, O_MOM, O_LR, O_MINLR, O_WD, O_WDE, O_CLIP, O_DP, O_WARM, O_FREEZE,
     O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS, O_STOP,
-    O_INIT
+    O_INIT, O_SAVEEV, O_STOPSTEP
 };
 
 static void parse(int argc, char **argv, opts *o)
@@ -115,7 +120,7 @@ static void parse(int argc, char **argv, opts *o)
         {"wd", 1, 0, O_WD}, {"wd-end", 1, 0, O_WDE}, {"clip", 1, 0, O_CLIP},
         {"drop-path", 1, 0, O_DP}, {"warmup-epochs", 1, 0, O_WARM},
         {"freeze-last-layer", 1, 0, O_FREEZE}, {"epochs", 1, 0, O_EPOCHS}, {"batch", 1, 0, O_BATCH},
-        {"stop-after", 1, 0, O_STOP},
+        {"stop-after", 1, 0, O_STOP}, {"stop-at-step", 1, 0, O_STOPSTEP}, {"save-every", 1, 0, O_SAVEEV},
         {"threads", 1, 0, O_THREADS}, {"loader-threads", 1, 0, O_LTHREADS},
         {"steps-per-epoch", 1, 0, O_SPE}, {"knn-k", 1, 0, O_KNNK}, {"knn-t", 1, 0, O_KNNT},
         {"eval-batch", 1, 0, O_EVB}, {"seed", 1, 0, O_SEED}, {"bench", 0, 0, O_BENCH},
@@ -164,6 +169,8 @@ static void parse(int argc, char **argv, opts *o)
         case O_FREEZE: o->freeze_last = tool_parse_double("--freeze-last-layer", optarg, 0, 100000); break;
         case O_EPOCHS: o->epochs = (int)tool_parse_long("--epochs", optarg, 1, 100000); break;
         case O_STOP: o->stop_after = (int)tool_parse_long("--stop-after", optarg, 1, 100000); break;
+        case O_STOPSTEP: o->stop_at_step = tool_parse_long("--stop-at-step", optarg, 1, 1L << 40); break;
+        case O_SAVEEV: o->save_every = tool_parse_long("--save-every", optarg, 0, 1L << 40); break;
         case O_BATCH: o->batch = (int)tool_parse_long("--batch", optarg, 1, 65536); break;
         case O_THREADS: o->threads = (int)tool_parse_long("--threads", optarg, 1, SS_MAX_WORKERS); break;
         case O_LTHREADS: o->loader_threads = (int)tool_parse_long("--loader-threads", optarg, 1, 64); break;
@@ -461,6 +468,49 @@ static void add_meta(ss_record *r, const ss_vit_cfg *c, const char *meanbuf, con
         tool_die_err(&e);
 }
 
+/* What an epoch has summed so far: a state written mid-epoch keeps it
+ * (ssta.epoch_partial, doubles in %a so that they come back bit for bit), so the
+ * resumed epoch's row is the uninterrupted one's. */
+typedef struct epoch_sums {
+    double loss, ent, ment, secs;   /* secs: training time, for the img_s column */
+    long seen;
+} epoch_sums;
+
+/* The state after `epochs` whole epochs and `step` steps of the next (0:
+ * at an epoch's end), atomically. */
+static void save_state(const opts *o, ss_dino *d, const ss_vit_cfg *c, const char *meanbuf, const char *stdbuf,
+                       const char *data, const char *ident, int epochs, size_t step, const epoch_sums *sum,
+                       const char *log)
+{
+    ss_err e;
+    ss_record r;
+    ss_record_init(&r);
+    if (ss_dino_save(d, &r, &e)) tool_die_err(&e);
+    add_meta(&r, c, meanbuf, stdbuf, data, ident, o->init, epochs, o->seed);
+    if (step && (ss_record_set_metaf(&r, &e, "ssta.epoch_step", "%zu", step) ||
+                 ss_record_set_metaf(&r, &e, "ssta.epoch_partial", "%a %a %a %ld %a", sum->loss, sum->ent, sum->ment,
+                                     sum->seen, sum->secs)))
+        tool_die_err(&e);
+    if (ss_record_set_meta(&r, "ssta.log", log, &e) || ss_st_save(o->out, &r, &e)) tool_die_err(&e);
+    ss_record_free(&r);
+}
+
+/* ssta.epoch_step and ssta.epoch_partial of a state written mid-epoch. */
+static void read_partial(const opts *o, const ss_record *r, size_t spe, size_t *step, epoch_sums *sum)
+{
+    const char *st = ss_record_meta(r, "ssta.epoch_step"), *pa = ss_record_meta(r, "ssta.epoch_partial");
+    *step = 0;
+    memset(sum, 0, sizeof *sum);
+    if (!st) return;
+    char *end;
+    unsigned long long k = strtoull(st, &end, 10);
+    if (*end || k == 0 || k >= spe)
+        tool_die("%s: ssta.epoch_step '%s' is not a step within an epoch of %zu", o->out, st, spe);
+    if (!pa || sscanf(pa, "%la %la %la %ld %la", &sum->loss, &sum->ent, &sum->ment, &sum->seen, &sum->secs) != 5)
+        tool_die("%s: ssta.epoch_step without a readable ssta.epoch_partial", o->out);
+    *step = (size_t)k;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -564,6 +614,8 @@ int main(int argc, char **argv)
     sbuf det = {calloc(1, 1), 0}, full = {calloc(1, 1), 0};
     if (!det.s || !full.s) tool_die("out of memory");
     int start_epoch = 0;
+    size_t start_step = 0;   /* steps of epoch start_epoch + 1 already made (a state written mid-epoch) */
+    epoch_sums start_sums = {0};
     if (tool_resume_from(o.out)) {
         ss_record r;
         ss_record_init(&r);
@@ -580,6 +632,7 @@ int main(int argc, char **argv)
         if (ss_dino_load(d, &r, &e)) tool_die("%s: %s", o.out, e.msg);
         const char *ep = ss_record_meta(&r, "ssta.epoch"), *lg = ss_record_meta(&r, "ssta.log");
         start_epoch = ep ? atoi(ep) : 0;
+        read_partial(&o, &r, spe, &start_step, &start_sums);
         if (lg) {
             sb_add(&det, lg);
             resume_rows(lg, o.log, &full);
@@ -591,8 +644,10 @@ int main(int argc, char **argv)
     /* --stop-after ends this process early; it is not part of the run's
      * identity, since the schedules and so the bytes do not depend on it */
     int end_epoch = o.stop_after && o.stop_after < o.epochs ? o.stop_after : o.epochs;
-    if (start_epoch >= end_epoch) {
-        if (tool_isatty(2)) tool_warn("%s: already trained for %d epochs", o.out, start_epoch);
+    uint64_t end_step = (uint64_t)end_epoch * spe;   /* --stop-at-step likewise */
+    if (o.stop_at_step && (uint64_t)o.stop_at_step < end_step) end_step = (uint64_t)o.stop_at_step;
+    if ((uint64_t)start_epoch * spe + start_step >= end_step) {
+        if (tool_isatty(2)) tool_warn("%s: already trained for %d epochs and %zu steps", o.out, start_epoch, start_step);
         goto done;
     }
     double lnK = log((double)o.out_dim);
@@ -614,12 +669,14 @@ int main(int argc, char **argv)
     }
 
     for (int ep = start_epoch; ep < end_epoch; ep++) {
-        double t0 = tool_now(), loss_sum = 0, ent_sum = 0, ment_sum = 0;
-        long seen = 0;
+        size_t first = ep == start_epoch ? start_step : 0;
+        epoch_sums sum = first ? start_sums : (epoch_sums){0};
+        double t0 = tool_now();
+        long seen_here = 0;
         ss_dino_sched s = {0};
         s.teacher_temp = ss_dino_teacher_temp(o.warm_tt, o.teacher_temp, o.warm_tt_epochs, ep);
-        if (ss_loader_start_epoch(tl, (uint32_t)ep, &e)) tool_die_err(&e);
-        for (size_t i = 0; i < spe; i++) {
+        if (ss_loader_start_epoch_at(tl, (uint32_t)ep, first, &e)) tool_die_err(&e);
+        for (size_t i = first; i < spe; i++) {
             ss_batch b;
             int rc = ss_loader_next(tl, &b, &e);
             if (rc < 0) tool_die_err(&e);
@@ -631,19 +688,28 @@ int main(int argc, char **argv)
             s.freeze_last = it < freeze_steps;
             ss_dino_stats st;
             if (ss_dino_step(d, b.views, b.n, &s, &st, &e)) tool_die("epoch %d, step %zu: %s", ep + 1, i + 1, e.msg);
-            loss_sum += st.loss;
-            ent_sum += st.t_entropy;
-            ment_sum += st.t_mean_entropy;
-            seen += b.n;
+            sum.loss += st.loss;
+            sum.ent += st.t_entropy;
+            sum.ment += st.t_mean_entropy;
+            sum.seen += b.n;
+            seen_here += b.n;
             double el = tool_now() - t0;
             char left[32];
-            tool_time_left(left, sizeof left, (double)(i + 1), el,
-                           (double)(spe - i - 1) + (double)(end_epoch - ep - 1) * spe);
+            tool_time_left(left, sizeof left, (double)(i + 1 - first), el, (double)(end_step - it - 1));
             tool_progress("epoch %d/%d  step %zu/%zu  loss %.4f  H(t) %.3f  lr %.2e  %.0f img/s  left %s", ep + 1,
-                          o.epochs, i + 1, spe, loss_sum / (i + 1), ent_sum / (i + 1), s.lr, seen / el, left);
+                          o.epochs, i + 1, spe, sum.loss / (i + 1), sum.ent / (i + 1), s.lr, seen_here / el, left);
+            if (i + 1 < spe && (it + 1 == end_step || (o.save_every && (it + 1) % (uint64_t)o.save_every == 0))) {
+                epoch_sums part = sum;
+                part.secs += el;
+                save_state(&o, d, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, ep, i + 1, &part, det.s);
+                if (it + 1 == end_step) {   /* --stop-at-step, mid-epoch */
+                    tool_progress_end();
+                    goto done;
+                }
+            }
         }
-        double secs_train = tool_now() - t0;
-        double ent = ent_sum / spe, ment = ment_sum / spe;
+        double t_train = tool_now() - t0, secs_train = sum.secs + t_train;   /* the epoch's, over resumes */
+        double ent = sum.ent / spe, ment = sum.ment / spe;
         if (ent > 0.95 * lnK)
             tool_warn("epoch %d: teacher output entropy %.3f is near ln K = %.3f (uniform collapse)", ep + 1, ent, lnK);
         if (ment < 0.05 * lnK)
@@ -655,25 +721,21 @@ int main(int argc, char **argv)
             snprintf(knn, sizeof knn, "%.4f", acc[0]);
             snprintf(knnp, sizeof knnp, "%.4f", acc[1]);
         }
-        double secs = tool_now() - t0;
+        double secs = secs_train + (tool_now() - t0 - t_train);   /* and the k-NN's */
         char row[512];
         snprintf(row, sizeof row, "%d\t%.6g\t%.6g\t%.6g\t%.6g\t%.6f\t%.4f\t%.4f\t%.4f\t%s\t%s", ep + 1, s.lr,
-                 s.wd, s.momentum, s.teacher_temp, loss_sum / spe, ent, lnK - ent, ment, knn, knnp);
+                 s.wd, s.momentum, s.teacher_temp, sum.loss / spe, ent, lnK - ent, ment, knn, knnp);
         sb_add(&det, row);
         sb_add(&det, "\n");
         char tail[64];
-        snprintf(tail, sizeof tail, "\t%.1f\t%.1f\n", seen / secs_train, secs);
+        snprintf(tail, sizeof tail, "\t%.1f\t%.1f\n", sum.seen / secs_train, secs);
         sb_add(&full, row);
         sb_add(&full, tail);
 
         /* state, then the teacher backbone — each atomically */
-        ss_record r;
-        ss_record_init(&r);
-        if (ss_dino_save(d, &r, &e)) tool_die_err(&e);
-        add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, o.init, ep + 1, o.seed);
-        if (ss_record_set_meta(&r, "ssta.log", det.s, &e) || ss_st_save(o.out, &r, &e)) tool_die_err(&e);
-        ss_record_free(&r);
+        save_state(&o, d, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, ep + 1, 0, NULL, det.s);
         if (o.teacher_out) {
+            ss_record r;
             ss_record_init(&r);
             if (ss_vit_save(&m, &r, "", ss_dino_teacher(d), &e)) tool_die_err(&e);
             add_meta(&r, &c, meanbuf, stdbuf, ss_dataset_spec(dtr), ident, o.init, ep + 1, o.seed);
@@ -686,6 +748,7 @@ int main(int argc, char **argv)
         tool_progress_end();
         printf("%s%s", row, tail);
         fflush(stdout);
+        if ((uint64_t)(ep + 1) * spe >= end_step) break;   /* --stop-at-step at an epoch's end */
     }
 done:
     free(det.s);

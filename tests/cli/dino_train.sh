@@ -1,6 +1,7 @@
 #!/bin/sh
 # dino-train: usage errors, a tiny run (table, log, state, teacher file),
-# exact resume after a kill (cmp of the state and the teacher files),
+# exact resume after a kill (cmp of the state and the teacher files), also
+# from a state written mid-epoch (--stop-at-step, --save-every),
 # refusal of a foreign -o, the teacher loading in vit-fwd, and both k-NN
 # figures of the table (class token, pooled patch tokens) reproduced from
 # vit-fwd --features --pool avg by tests/fixtures/knn_check.py (numpy;
@@ -59,6 +60,37 @@ cmp -s "$T/a.st" "$T/c.st" || fail "stopped and continued state differs from the
 cmp -s "$T/ta.st" "$T/tc.st" || fail "stopped and continued teacher differs"
 cut -f1-11 "$T/out" >"$T/c.c"
 cmp -s "$T/a.c" "$T/c.c" || fail "stopped and continued table differs: $(cat "$T/c.c")"
+
+# --stop-at-step: this process ends after the run's step 4, mid-epoch (the
+# first of epoch 2's 3 steps), its state written there; run again it trains
+# nothing; the same command without it continues into the uninterrupted
+# bytes, table included
+expect 2 $RUN --stop-at-step 0 -o "$T/m.st"
+expect 0 $RUN --stop-at-step 4 -o "$T/m.st" --teacher-out "$T/tm.st"
+[ "$(wc -l <"$T/out")" -eq 3 ] || fail "--stop-at-step 4: expected epochs 0..1: $(cat "$T/out")"
+head -c 65536 "$T/m.st" >"$T/m.head"   # the safetensors header: its metadata
+grep -aq '"ssta.epoch":"1"' "$T/m.head" && grep -aq '"ssta.epoch_step":"1"' "$T/m.head" ||
+    fail "--stop-at-step 4: not the state of epoch 1 + 1 step"
+cp "$T/m.st" "$T/m1.st"
+expect 0 $RUN --stop-at-step 4 -o "$T/m.st"
+cmp -s "$T/m.st" "$T/m1.st" || fail "--stop-at-step 4 again trained on"
+expect 0 $RUN -o "$T/m.st" --teacher-out "$T/tm.st"
+cmp -s "$T/a.st" "$T/m.st" || fail "state continued mid-epoch differs from the uninterrupted one"
+cmp -s "$T/ta.st" "$T/tm.st" || fail "teacher continued mid-epoch differs"
+cut -f1-11 "$T/out" >"$T/m.c"
+cmp -s "$T/a.c" "$T/m.c" || fail "table continued mid-epoch differs: $(cat "$T/m.c")"
+
+# --save-every 1: the state after every step; killed wherever, the resumed
+# run ends in the same bytes
+$RUN --save-every 1 -o "$T/k.st" --teacher-out "$T/tk.st" >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$T/k.st" ] && [ $i -lt 600 ]; do sleep 0.02; i=$((i+1)); done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -f "$T/k.st" ] || fail "--save-every 1: no state written"
+expect 0 $RUN --save-every 1 -o "$T/k.st" --teacher-out "$T/tk.st"
+cmp -s "$T/a.st" "$T/k.st" || fail "--save-every 1, killed and resumed: the state differs"
+cmp -s "$T/ta.st" "$T/tk.st" || fail "--save-every 1, killed and resumed: the teacher differs"
 
 # a finished run is not repeated; another command is refused, naming the field
 expect 0 $RUN -o "$T/a.st"

@@ -139,6 +139,21 @@ int main(void)
             CHECK(nb == 2);
             CHECK_MSG(bad == 0, "run %d threads=%d: %d samples differ from the views computed alone",
                       run, threads, bad);
+            /* an epoch started at its second batch (a resume mid-epoch)
+             * hands out exactly that batch, then ends */
+            CHECK(ss_loader_start_epoch_at(l, epoch, 1, &e) == 0);
+            CHECK(ss_loader_next(l, &b, &e) == 1 && b.step == 1 && b.n == NS - 4);
+            int late = 0;
+            for (int j = 0; j < b.n; j++) {
+                uint32_t i = b.index[j];
+                late += i != perm[4 + j] || b.y[j] != labels[i] ||
+                        memcmp(b.x + (size_t)j * PER, alone + (size_t)i * PER, sizeof(float) * PER) != 0;
+            }
+            CHECK_MSG(late == 0, "run %d threads=%d: %d samples of batch 1 differ when the epoch starts there", run,
+                      threads, late);
+            CHECK(ss_loader_next(l, &b, &e) == 0);
+            CHECK(ss_loader_start_epoch_at(l, epoch, 2, &e) == 0 && ss_loader_next(l, &b, &e) == 0);
+            CHECK(ss_loader_start_epoch_at(l, epoch, 3, &e) == -1 && strstr(e.msg, "batch 3"));
             ss_loader_free(l);
         }
     }
