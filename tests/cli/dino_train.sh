@@ -31,13 +31,20 @@ head -1 "$T/a.out" | grep -q "^epoch	lr	wd	momentum	teacher_temp	loss	t_entropy	
 cmp -s "$T/a.out" "$T/a.tsv" || fail "--log differs from stdout"
 awk -F'\t' 'NF != 13 || (NR>1 && ($11 < 0 || $11 > 1)) || (NR>2 && ($1 != NR-2 || $6 <= 0 || $10 < 0 || $10 > 1)) {exit 1}' "$T/a.out" || fail "bad rows"
 
+# run_killed STATE ARGS...: $RUN ARGS -o STATE in the background, killed
+# with -9 as soon as STATE exists (its first state written)
+run_killed() {
+    st=$1; shift
+    $RUN "$@" -o "$st" >/dev/null 2>&1 &
+    pid=$!
+    i=0
+    while [ ! -f "$st" ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i+1)); done
+    kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+    [ -f "$st" ] || fail "$*: no state written before the kill"
+}
+
 # killed after the first checkpoint, resumed: the same bytes
-$RUN -o "$T/b.st" --teacher-out "$T/tb.st" >/dev/null 2>&1 &
-pid=$!
-i=0
-while [ ! -f "$T/b.st" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-[ -f "$T/b.st" ] || fail "no state after the first epoch"
+run_killed "$T/b.st" --teacher-out "$T/tb.st"
 # (a kill -9 may land while the teacher file's temporary exists; the resumed
 # run removes stale temporaries of its outputs)
 expect 0 $RUN --loader-threads 2 -o "$T/b.st" --teacher-out "$T/tb.st"
@@ -82,12 +89,7 @@ cmp -s "$T/a.c" "$T/m.c" || fail "table continued mid-epoch differs: $(cat "$T/m
 
 # --save-every 1: the state after every step; killed wherever, the resumed
 # run ends in the same bytes
-$RUN --save-every 1 -o "$T/k.st" --teacher-out "$T/tk.st" >/dev/null 2>&1 &
-pid=$!
-i=0
-while [ ! -f "$T/k.st" ] && [ $i -lt 600 ]; do sleep 0.02; i=$((i+1)); done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-[ -f "$T/k.st" ] || fail "--save-every 1: no state written"
+run_killed "$T/k.st" --save-every 1 --teacher-out "$T/tk.st"
 expect 0 $RUN --save-every 1 -o "$T/k.st" --teacher-out "$T/tk.st"
 cmp -s "$T/a.st" "$T/k.st" || fail "--save-every 1, killed and resumed: the state differs"
 cmp -s "$T/ta.st" "$T/tk.st" || fail "--save-every 1, killed and resumed: the teacher differs"
