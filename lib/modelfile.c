@@ -60,6 +60,11 @@ int ss_modelfile_open(ss_modelfile *f, const char *path, const char *probe, cons
     if (preset && ss_vit_preset(preset, &c, e)) return -1;
     if (heads) c.num_heads = heads;
     if (ss_st_load(path, &f->rec, e)) return -1;
+    if (!ss_record_find(&f->rec, "cls_token") && ss_record_find(&f->rec, "teacher.backbone.cls_token")) {
+        ss_fail(e, "%s: a dino-train state (student, teacher and their DINO heads); the model is its --teacher-out file",
+                path);
+        goto fail;
+    }
     if (ss_vit_cfg_from_record(&f->rec, &c, e)) goto fail_path;
     if (probe) {
         if (ss_st_load(probe, &pr, e)) goto fail;

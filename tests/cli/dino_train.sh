@@ -94,6 +94,10 @@ expect 0 $RUN --save-every 1 -o "$T/k.st" --teacher-out "$T/tk.st"
 cmp -s "$T/a.st" "$T/k.st" || fail "--save-every 1, killed and resumed: the state differs"
 cmp -s "$T/ta.st" "$T/tk.st" || fail "--save-every 1, killed and resumed: the teacher differs"
 
+# the state is not a model: the tools that load one say what to give instead
+expect 1 "$VF" --model "$T/a.st" --data fashion-mnist:val,n=60 --eval-only
+has "$T/err" "a.st: a dino-train state .*--teacher-out"
+
 # a finished run is not repeated; another command is refused, naming the field
 expect 0 $RUN -o "$T/a.st"
 cmp -s "$T/a.st" "$T/b.st" || fail "rerun of a finished run changed the state"
