@@ -88,8 +88,8 @@ static void usage(void)
         "  --steps-per-epoch N  (cap, for quick runs)  --eval-batch N [256]\n"
         "Output:\n"
         "  -o, --out STATE      full training state (safetensors), rewritten each epoch\n"
-        "  --save-every N       also rewrite it every N steps within an epoch [0: no];\n"
-        "                       a resume continues from that step, with the same bytes\n"
+        "  --save-every N       also rewrite it after every N-th step [0: at epoch ends\n"
+        "                       only]; a resume continues from there, with the same bytes\n"
         "  --teacher-out FILE   the teacher backbone alone (timm names, no classifier)\n"
         "  --log FILE           the TSV table, rewritten atomically each epoch\n"
         "  --bench              time one step and its parts on random views\n"
@@ -99,7 +99,8 @@ static void usage(void)
 }
 
 enum {
-    O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_CROPS, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT, O_NORMLAST, O_STEMP,
+    O_TRAIN = 256, O_VAL, O_KNNTR, O_TOUT, O_LOG, O_CROPS, O_GLOBAL, O_LOCAL, O_NLOCAL, O_OUTDIM, O_HID, O_BOT,
+    O_NORMLAST, O_STEMP,
     O_TTEMP, O_WTT, O_WTTE, O_CM, O_MOM, O_LR, O_MINLR, O_WD, O_WDE, O_CLIP, O_DP, O_WARM, O_FREEZE,
     O_EPOCHS, O_BATCH, O_THREADS, O_LTHREADS, O_SPE, O_KNNK, O_KNNT, O_EVB, O_SEED, O_BENCH, O_BSTEPS, O_BPARTS, O_STOP,
     O_INIT, O_SAVEEV, O_STOPSTEP
@@ -647,7 +648,8 @@ int main(int argc, char **argv)
     uint64_t end_step = (uint64_t)end_epoch * spe;   /* --stop-at-step likewise */
     if (o.stop_at_step && (uint64_t)o.stop_at_step < end_step) end_step = (uint64_t)o.stop_at_step;
     if ((uint64_t)start_epoch * spe + start_step >= end_step) {
-        if (tool_isatty(2)) tool_warn("%s: already trained for %d epochs and %zu steps", o.out, start_epoch, start_step);
+        if (tool_isatty(2))
+            tool_warn("%s: already trained for %d epochs and %zu steps", o.out, start_epoch, start_step);
         goto done;
     }
     double lnK = log((double)o.out_dim);

@@ -44,6 +44,7 @@ void tool_arch_finish(ss_vit_cfg *c)
     ss_err e;
     ss_vit_cfg_defaults(c);
     if (!c->img_size || !c->patch || !c->embed_dim || !c->depth || !c->num_heads)
-        tool_usage_error("the architecture is incomplete: give --preset, --init, or --img/--patch/--dim/--depth/--heads");
+        tool_usage_error("the architecture is incomplete: give --preset, --init, or "
+                         "--img/--patch/--dim/--depth/--heads");
     if (ss_vit_cfg_check(c, &e)) tool_usage_error("%s", e.msg);
 }
