@@ -108,14 +108,7 @@ int ss_idx_read(const char *path, uint8_t **data, int *ndim, uint32_t dims[4],
         return ss_fail(e, "%s: IDX holds %zu data bytes, header says %zu (truncated or corrupt)",
                        path, len - hdr, total);
     }
-    if (md5_hex) {
-        ss_md5 m;
-        uint8_t d[16];
-        ss_md5_init(&m);
-        ss_md5_update(&m, buf, len);
-        ss_md5_final(&m, d);
-        ss_md5_hex(d, md5_hex);
-    }
+    if (md5_hex) ss_md5_buf_hex(buf, len, md5_hex);
     memmove(buf, buf + hdr, total);
     *data = buf;
     *ndim = nd;
