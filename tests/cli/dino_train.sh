@@ -79,6 +79,14 @@ head -c 65536 "$T/m.st" >"$T/m.head"   # the safetensors header: its metadata
 grep -aq '"ssta.epoch":"1"' "$T/m.head" && grep -aq '"ssta.epoch_step":"1"' "$T/m.head" ||
     fail "--stop-at-step 4: not the state of epoch 1 + 1 step"
 cp "$T/m.st" "$T/m1.st"
+# a hand-edited mid-epoch state is refused, naming the file and the field
+# (same-length edits of the header's metadata)
+perl -pe 's/"ssta.epoch_step":"1"/"ssta.epoch_step":"7"/' "$T/m1.st" >"$T/m7.st"
+expect 1 $RUN -o "$T/m7.st"
+has "$T/err" "m7.st: ssta.epoch_step '7' is not a step within an epoch of 3"
+perl -pe 's/"ssta.epoch_partial":"0x/"ssta.epoch_partial":"zx/' "$T/m1.st" >"$T/mp.st"
+expect 1 $RUN -o "$T/mp.st"
+has "$T/err" "mp.st: ssta.epoch_step without a readable ssta.epoch_partial"
 expect 0 $RUN --stop-at-step 4 -o "$T/m.st"
 cmp -s "$T/m.st" "$T/m1.st" || fail "--stop-at-step 4 again trained on"
 expect 0 $RUN -o "$T/m.st" --teacher-out "$T/tm.st"
