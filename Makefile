@@ -18,8 +18,8 @@
 #                           (Figure 2), prediction preference (Figure 5), where
 #                           their heads look (Figure 1)
 #   make teachers           retrain the SL pair and the DINO teacher (hours)
-#   make dino-teacher       the DINO (SSL) teacher alone, probes and k-NN (~2 h 50 min
-#                           on a Zen 5 VM, ~6 h estimated on an Ice Lake one; resumable, DINO_STOP=N)
+#   make dino-teacher       the DINO (SSL) teacher alone, probes and k-NN (~2 h 40 min
+#                           on a Zen 5 VM, ~5 h on an Ice Lake one; resumable)
 #   make student            one student, supervised, 40 epochs (~50 min)
 #   make demo               the shortest path to a model and a stream (~5 min)
 # Long runs in the background: SSTA_PROGRESS=60 make ... > log 2>&1 &

@@ -1,5 +1,5 @@
 # dino.mk — the self-supervised (DINO) teacher the project ships
-# (data/teachers/ssl.safetensors; docs/dino.md, "e12"): a 192/6/6 backbone
+# (data/teachers/ssl.safetensors; docs/dino.md, "e24"): a 192/6/6 backbone
 # (fmnist-teacher without its classifier, the supervised teachers' size)
 # trained with dino-train on the whole training split, its k-NN monitored on
 # the validation split against a 10,000-image memory, then DINO's linear
@@ -12,15 +12,21 @@
 # L2 strength chosen on val; the head the SSL teacher ships with,
 # pipelines/teachers.mk) and DINO's SGD linear evaluation above.
 #
-#   make dino-teacher                      (12 epochs on both cores: ~2 h 30 min
-#                                           idle with the AVX-512 product, 3 h 50 min
-#                                           before it; then the k-NN on test ~3 min,
-#                                           linear-probe ~13 min, the SGD probe
-#                                           ~16 min, those three timed before it)
-#   make dino-teacher DINO=runs/t192 DINO_EPOCHS=6
+#   make dino-teacher                      (the shipped teacher: the 24-epoch
+#                                           schedule trained up to epoch 12 on
+#                                           both cores, ~4 h 40 min on the Ice
+#                                           Lake VM, ~2 h 20 min on a Zen 5 one;
+#                                           then the k-NN on test ~3 min,
+#                                           linear-probe ~15 min, the SGD probe
+#                                           ~16 min)
+#   make dino-teacher DINO_STOP=           (the same run continued to epoch 24)
+#   make dino-teacher DINO=runs/e12 DINO_EPOCHS=12 DINO_STOP=
+#                                          (the previous teacher, "e12": 3 h 50 min
+#                                           before the AVX-512 product)
+#   make dino-teacher DINO=runs/t192 DINO_EPOCHS=6 DINO_STOP=
 #                                          (the previous teacher, "t192": 1 h 50 min
 #                                           before the AVX-512 product)
-#   make dino-teacher DINO=runs/s96 DINO_PRESET=fmnist-student DINO_THREADS=1
+#   make dino-teacher DINO=runs/s96 DINO_EPOCHS=6 DINO_STOP= DINO_PRESET=fmnist-student DINO_THREADS=1
 #                                          (the earlier 96/6/3 teacher, "s96")
 #   make dino-teacher DINO=runs/g07 DINO_CROPS=dino,global-scale=0.7:1,local-scale=0.2:0.5,blur=0,solarize=0
 # Interrupted, `make dino-teacher` resumes from the last state written: at
@@ -33,7 +39,7 @@
 # teacher was made with DINO_THREADS=2.
 
 DINO        ?= runs/dino-teacher
-DINO_EPOCHS ?= 12
+DINO_EPOCHS ?= 24
 DINO_SEED   ?= 0
 # 192/6/6 on both cores: ~12 min per epoch (18 before the AVX-512 product;
 # docs/dino.md).
@@ -47,7 +53,7 @@ DINO_CROPS   ?= dino,global-scale=0.4:1,local-scale=0.1:0.4,blur=0,solarize=0
 # make without it (or with a larger N) continues the run and measures again.
 # $(DINO)/teacher.safetensors is always the last epoch trained, so the
 # measurements of a stop are remade only by a make that trains further.
-DINO_STOP    ?=
+DINO_STOP    ?= 12
 # DINO_INIT=CKPT: start student and teacher from this backbone instead of
 # random weights (dino-train --init; a fresh DINO head), e.g. to continue the
 # shipped teacher with a new schedule: "c4" in docs/dino.md. DINO_LR: the
