@@ -125,6 +125,20 @@ if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
     got=$(/usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_check.py" --key pooled "$T/mem.sts" "$T/q.sts" | cut -f1)
     want=$(tail -1 "$T/a.out" | cut -f11)
     [ "$got" = "$want" ] || fail "pooled k-NN: table $want, numpy from vit-fwd pooled $got"
+    # knn_paired.py (the docs' teacher-vs-pixels comparison): class token
+    # against pooled tokens on the same queries; each side's top-1 is the
+    # table's, the discordant counts make up the difference
+    /usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_paired.py" features "$T/mem.sts" "$T/q.sts" \
+        pooled "$T/mem.sts" "$T/q.sts" >"$T/pair.tsv" || fail "knn_paired.py failed"
+    awk -F'\t' -v a="$(tail -1 "$T/a.out" | cut -f10)" -v b="$(tail -1 "$T/a.out" | cut -f11)" '
+        {v[$1] = $2}
+        END { d = v["a_right_b_wrong"] - v["b_right_a_wrong"]
+              exit !(v["n"] == 60 && v["a_top1"] == a && v["b_top1"] == b &&
+                     sprintf("%.4f", d / 60) == sprintf("%.4f", a - b) && v["mcnemar_exact_p"] <= 1) }' "$T/pair.tsv" ||
+        fail "knn_paired.py: $(tr '\n' ' ' <"$T/pair.tsv")"
+    /usr/bin/python3 "$SSTA_ROOT/tests/fixtures/knn_paired.py" features "$T/mem.sts" "$T/q.sts" \
+        features "$T/q.sts" "$T/mem.sts" >/dev/null 2>"$T/perr" && fail "knn_paired.py: different queries accepted"
+    grep -q "not the same images" "$T/perr" || fail "knn_paired.py: $(cat "$T/perr")"
 else
     echo "skip: no numpy for the independent k-NN check"
 fi
