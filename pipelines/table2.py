@@ -81,11 +81,15 @@ def read_tsv(path):
 
 
 def epochs(meta):
-    """A teacher's epochs: DINO's then its probe's for the SSL teacher."""
+    """A teacher's epochs: DINO's (those trained of a schedule stopped early,
+    ssta.dino_stop) then its probe's for the SSL teacher."""
     if "ssta.dino_epochs" in meta:
+        dino = meta["ssta.dino_epochs"]
+        if "ssta.dino_stop" in meta:
+            dino = "%s of %s" % (meta["ssta.dino_stop"], dino)
         if "ssta.epoch" in meta:
-            return "%s + %s (probe)" % (meta["ssta.dino_epochs"], meta["ssta.epoch"])
-        return "%s + L-BFGS probe" % meta["ssta.dino_epochs"]
+            return "%s + %s (probe)" % (dino, meta["ssta.epoch"])
+        return "%s + L-BFGS probe" % dino
     return meta.get("ssta.epoch", "-")
 
 
